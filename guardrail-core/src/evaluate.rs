@@ -1,0 +1,1 @@
+//! PLACEHOLDER: module `evaluate` is written next.

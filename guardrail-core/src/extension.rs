@@ -1,0 +1,1 @@
+//! PLACEHOLDER: module `extension` is written next.

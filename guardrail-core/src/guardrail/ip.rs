@@ -1,0 +1,11 @@
+//! PLACEHOLDER: replaced by the IP allowlist implementation.
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IpAllowlist {}
+
+impl IpAllowlist {
+    pub fn contains(&self, _ip: IpAddr) -> bool {
+        todo!()
+    }
+}

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: module `lifetime` is written next.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: module `lockout` is written next.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: module `plan` is written next.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: module `request` is written next.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: module `sweep` is written next.

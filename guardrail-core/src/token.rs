@@ -1,0 +1,1 @@
+//! PLACEHOLDER: module `token` is written next.

@@ -1,0 +1,3 @@
+//! The Guardrail reference server.
+
+fn main() {}
