@@ -1,7 +1,7 @@
 //! PLACEHOLDER: replaced by the IP allowlist implementation.
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IpAllowlist {}
 
 impl IpAllowlist {

@@ -10,7 +10,8 @@ pub use window::TimeWindow;
 
 /// A machine's guardrails. Each axis is optional; a missing axis is off, and an enabled axis has
 /// at least one entry.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Guardrails {
     pub ip_allowlist: Option<IpAllowlist>,
     pub countries: Option<CountryAllowlist>,

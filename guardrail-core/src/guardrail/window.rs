@@ -1,7 +1,7 @@
 //! PLACEHOLDER: replaced by the time window implementation.
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimeWindow {}
 
 impl TimeWindow {
