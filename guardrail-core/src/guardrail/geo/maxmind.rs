@@ -161,7 +161,7 @@ impl CountryResolver for MaxMindCountryResolver {
 
 /// A MaxMind DB that could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid MaxMind database: {stage} failed: {detail}")]
+#[error("failed to load the MaxMind database at the {stage} step: {detail}")]
 pub struct GeoDbError {
     stage: &'static str,
     detail: String,
