@@ -44,15 +44,16 @@ impl FromStr for CountryCode {
         let [first, second] = bytes else {
             return fail(CodeReason::NotTwoLetters);
         };
+        let upper = [first.to_ascii_uppercase(), second.to_ascii_uppercase()];
+        // Pseudo-codes come first because some of them (`A1`, `O1`) contain a digit.
+        if PSEUDO_CODES.iter().any(|code| code.as_bytes() == upper) {
+            return fail(CodeReason::PseudoCode);
+        }
         if !first.is_ascii_alphabetic() || !second.is_ascii_alphabetic() {
             return fail(CodeReason::NotTwoLetters);
         }
-        let upper = [first.to_ascii_uppercase(), second.to_ascii_uppercase()];
         if &upper == b"UK" {
             return fail(CodeReason::UseGb);
-        }
-        if PSEUDO_CODES.iter().any(|code| code.as_bytes() == upper) {
-            return fail(CodeReason::PseudoCode);
         }
         if celes::Country::from_alpha2(text).is_err() {
             return fail(CodeReason::Unknown);
