@@ -1,6 +1,11 @@
 //! Country codes, country lists and resolvers, against MaxMind's test databases.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::net::IpAddr;
 
@@ -11,7 +16,11 @@ use guardrail_core::guardrail::geo::{
 use proptest::prelude::*;
 
 fn database(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/data/geoip/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/data/geoip/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn resolver(name: &str) -> MaxMindCountryResolver {
@@ -69,7 +78,10 @@ fn rejections_name_the_value() {
     ];
     for (text, reason) in cases {
         let message = text.parse::<CountryCode>().unwrap_err().to_string();
-        assert!(message.contains(&format!("`{text}`")), "{text:?}: {message}");
+        assert!(
+            message.contains(&format!("`{text}`")),
+            "{text:?}: {message}"
+        );
         assert!(message.contains(reason), "{text:?}: {message}");
     }
 }
@@ -90,7 +102,9 @@ fn allowlist_rejects_empty_and_bad_entries() {
     let message = CountryAllowlist::parse(&none).unwrap_err().to_string();
     assert!(message.contains("empty"), "{message}");
 
-    let message = CountryAllowlist::parse(&["DK", "UK"]).unwrap_err().to_string();
+    let message = CountryAllowlist::parse(&["DK", "UK"])
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("entry 1"), "{message}");
     assert!(message.contains("`GB`"), "{message}");
 
@@ -107,14 +121,14 @@ fn only_country_counts_not_registered() {
     // Each address's record has a `registered_country` (or `represented_country`) that differs
     // from its `country`, per GeoIP2-Country-Test.json and GeoLite2-Country-Test.json.
     let cases = [
-        ("81.2.69.142", "GB"),    // registered US
-        ("81.2.69.160", "GB"),    // registered US
-        ("89.160.20.128", "SE"),  // registered DE
-        ("67.43.156.1", "BT"),    // registered RO
-        ("216.160.83.57", "US"),  // registered GB
-        ("2.125.160.217", "GB"),  // registered FR
-        ("202.196.224.1", "PH"),  // represented US
-        ("2001:220::", "SE"),     // registered DE, GeoIP2 only
+        ("81.2.69.142", "GB"),   // registered US
+        ("81.2.69.160", "GB"),   // registered US
+        ("89.160.20.128", "SE"), // registered DE
+        ("67.43.156.1", "BT"),   // registered RO
+        ("216.160.83.57", "US"), // registered GB
+        ("2.125.160.217", "GB"), // registered FR
+        ("202.196.224.1", "PH"), // represented US
+        ("2001:220::", "SE"),    // registered DE, GeoIP2 only
     ];
     let geoip2 = resolver("GeoIP2-Country-Test.mmdb");
     for (address, expected) in cases {
@@ -122,7 +136,11 @@ fn only_country_counts_not_registered() {
     }
     let geolite2 = resolver("GeoLite2-Country-Test.mmdb");
     for (address, expected) in &cases[..7] {
-        assert_eq!(geolite2.resolve(ip(address)), country(expected), "{address}");
+        assert_eq!(
+            geolite2.resolve(ip(address)),
+            country(expected),
+            "{address}"
+        );
     }
 }
 
@@ -160,7 +178,17 @@ fn unknown_and_private_addresses_are_undetermined() {
     let non_public = CountryLookup::Undetermined(UndeterminedReason::NonPublicAddress);
     assert_eq!(geoip2.resolve(ip("8.8.8.8")), not_in_database);
     assert_eq!(geoip2.resolve(ip("2c0f:ff00::1")), not_in_database);
-    for address in ["10.0.0.1", "127.0.0.1", "192.168.1.1", "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1", "0.0.0.0", "255.255.255.255"] {
+    for address in [
+        "10.0.0.1",
+        "127.0.0.1",
+        "192.168.1.1",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:10.0.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+    ] {
         assert_eq!(geoip2.resolve(ip(address)), non_public, "{address}");
     }
 }
@@ -181,15 +209,24 @@ fn broken_databases_fail_to_load() {
         ("MaxMind-DB-test-broken-search-tree-24.mmdb", "search tree"),
     ];
     for (name, detail) in cases {
-        let message = MaxMindCountryResolver::from_bytes(database(name)).unwrap_err().to_string();
-        assert!(message.starts_with("failed to load the MaxMind database"), "{name}: {message}");
+        let message = MaxMindCountryResolver::from_bytes(database(name))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("failed to load the MaxMind database"),
+            "{name}: {message}"
+        );
         assert!(message.contains(detail), "{name}: {message}");
     }
 }
 
 #[test]
 fn garbage_bytes_fail_to_load() {
-    for bytes in [Vec::new(), vec![0_u8; 1024], b"\xab\xcd\xefMaxMind.com".to_vec()] {
+    for bytes in [
+        Vec::new(),
+        vec![0_u8; 1024],
+        b"\xab\xcd\xefMaxMind.com".to_vec(),
+    ] {
         assert!(MaxMindCountryResolver::from_bytes(bytes).is_err());
     }
 }

@@ -1,6 +1,11 @@
 //! IP allowlist parsing, lookup and serialisation.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::net::IpAddr;
 
@@ -60,7 +65,8 @@ fn whole_spaces_cover_extremes() {
 
 #[test]
 fn duplicates_and_overlaps_are_merged() {
-    let list = IpAllowlist::parse(&["10.0.0.0/8", "10.1.0.0/16", "10.0.0.0/8", "11.0.0.0/8"]).unwrap();
+    let list =
+        IpAllowlist::parse(&["10.0.0.0/8", "10.1.0.0/16", "10.0.0.0/8", "11.0.0.0/8"]).unwrap();
     assert_eq!(list.entries().len(), 4);
     assert_eq!(list.merged_range_count(), 1);
     assert!(list.contains(ip("11.200.0.1")));
@@ -102,7 +108,10 @@ fn ten_thousand_entries_are_searched() {
 fn entry_count_is_bounded() {
     let entries = vec!["10.0.0.1"; MAX_ENTRIES + 1];
     let message = IpAllowlist::parse(&entries).unwrap_err().to_string();
-    assert!(message.contains(&format!("`{}`", MAX_ENTRIES + 1)), "{message}");
+    assert!(
+        message.contains(&format!("`{}`", MAX_ENTRIES + 1)),
+        "{message}"
+    );
     let entries = vec!["10.0.0.1"; MAX_ENTRIES];
     assert!(IpAllowlist::parse(&entries).is_ok());
 }
@@ -111,7 +120,10 @@ fn entry_count_is_bounded() {
 fn error_names_entry_position() {
     let error = IpAllowlist::parse(&["10.0.0.0/8", "10.1.2.3/8"]).unwrap_err();
     assert_eq!(error.entry_index(), Some(1));
-    assert!(error.to_string().starts_with("IP allowlist entry 1: "), "{error}");
+    assert!(
+        error.to_string().starts_with("IP allowlist entry 1: "),
+        "{error}"
+    );
 }
 
 #[test]
@@ -135,7 +147,10 @@ fn each_rejection_names_the_entry() {
         ("fe80::1%eth0", "zone id"),
         ("10.0.0.0/33", "past the address length"),
         ("2001:db8::/129", "past the address length"),
-        ("10.0.0.0/255.0.0.0", "prefix length must be a decimal number"),
+        (
+            "10.0.0.0/255.0.0.0",
+            "prefix length must be a decimal number",
+        ),
         (" 10.0.0.1", "whitespace"),
         ("10.0.0.1 ", "whitespace"),
         ("10.0.0.0 /8", "whitespace"),
@@ -152,14 +167,19 @@ fn each_rejection_names_the_entry() {
     ];
     for (entry, reason) in cases {
         let message = rejection(entry);
-        assert!(message.contains(&format!("`{entry}`")), "{entry:?}: {message}");
+        assert!(
+            message.contains(&format!("`{entry}`")),
+            "{entry:?}: {message}"
+        );
         assert!(message.contains(reason), "{entry:?}: {message}");
     }
 }
 
 #[test]
 fn empty_entry_is_rejected() {
-    let message = IpAllowlist::parse(&["10.0.0.0/8", ""]).unwrap_err().to_string();
+    let message = IpAllowlist::parse(&["10.0.0.0/8", ""])
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("entry 1"), "{message}");
     assert!(message.contains("empty"), "{message}");
 }

@@ -1,6 +1,11 @@
 //! Time windows on real DST dates, overnight windows, `24:00`, rejected input and serde.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use guardrail_core::guardrail::window::ClockTime;
@@ -33,14 +38,23 @@ fn open_minutes(window: &TimeWindow, from: &str, to: &str) -> i64 {
 fn copenhagen_skipped_hour_never_opens() {
     // 2024-03-31, a Sunday: 02:00 CET jumps to 03:00 CEST at 01:00 UTC.
     let inside_gap = window("02:00", "02:30", "Europe/Copenhagen", &["sun"]);
-    assert_eq!(open_minutes(&inside_gap, "2024-03-30T22:00:00Z", "2024-03-31T22:00:00Z"), 0);
+    assert_eq!(
+        open_minutes(&inside_gap, "2024-03-30T22:00:00Z", "2024-03-31T22:00:00Z"),
+        0
+    );
     // The next Sunday has the hour, in CEST (UTC+2).
-    assert_eq!(open_minutes(&inside_gap, "2024-04-06T22:00:00Z", "2024-04-07T22:00:00Z"), 30);
+    assert_eq!(
+        open_minutes(&inside_gap, "2024-04-06T22:00:00Z", "2024-04-07T22:00:00Z"),
+        30
+    );
     assert!(inside_gap.is_open(utc("2024-04-07T00:00:00Z")));
 
     // A window across the gap is open from 03:00 CEST, since 02:xx never happens.
     let across_gap = window("01:30", "03:30", "Europe/Copenhagen", &["sun"]);
-    assert_eq!(open_minutes(&across_gap, "2024-03-30T22:00:00Z", "2024-03-31T22:00:00Z"), 60);
+    assert_eq!(
+        open_minutes(&across_gap, "2024-03-30T22:00:00Z", "2024-03-31T22:00:00Z"),
+        60
+    );
     assert!(across_gap.is_open(utc("2024-03-31T00:59:00Z")));
     assert!(across_gap.is_open(utc("2024-03-31T01:00:00Z")));
     assert!(!across_gap.is_open(utc("2024-03-31T01:30:00Z")));
@@ -50,7 +64,10 @@ fn copenhagen_skipped_hour_never_opens() {
 fn copenhagen_repeated_hour_opens_twice() {
     // 2024-10-27, a Sunday: 03:00 CEST falls back to 02:00 CET at 01:00 UTC.
     let repeated = window("02:00", "03:00", "Europe/Copenhagen", &["sun"]);
-    assert_eq!(open_minutes(&repeated, "2024-10-26T20:00:00Z", "2024-10-27T23:00:00Z"), 120);
+    assert_eq!(
+        open_minutes(&repeated, "2024-10-26T20:00:00Z", "2024-10-27T23:00:00Z"),
+        120
+    );
     assert!(repeated.is_open(utc("2024-10-27T00:00:00Z")));
     assert!(repeated.is_open(utc("2024-10-27T01:59:00Z")));
     assert!(!repeated.is_open(utc("2024-10-27T02:00:00Z")));
@@ -59,8 +76,13 @@ fn copenhagen_repeated_hour_opens_twice() {
 
 #[test]
 fn new_york_office_hours_follow_dst() {
-    let office = window("09:00", "17:00", "America/New_York", &["mon", "tue", "wed", "thu", "fri"]);
-    // Friday 2024-03-08 is EST (UTC-5); Monday 2024-03-11 is EDT (UTC-4).
+    let office = window(
+        "09:00",
+        "17:00",
+        "America/New_York",
+        &["mon", "tue", "wed", "thu", "fri"],
+    );
+    // Friday 2024-03-08 is EST (UTC-5) and Monday 2024-03-11 is EDT (UTC-4).
     assert!(!office.is_open(utc("2024-03-08T13:59:00Z")));
     assert!(office.is_open(utc("2024-03-08T14:00:00Z")));
     assert!(office.is_open(utc("2024-03-11T13:00:00Z")));
@@ -72,10 +94,16 @@ fn new_york_office_hours_follow_dst() {
 fn new_york_fall_back_hour_opens_twice() {
     // 2024-11-03, a Sunday: 02:00 EDT falls back to 01:00 EST at 06:00 UTC.
     let repeated = window("01:00", "02:00", "America/New_York", &["sun"]);
-    assert_eq!(open_minutes(&repeated, "2024-11-03T00:00:00Z", "2024-11-04T00:00:00Z"), 120);
+    assert_eq!(
+        open_minutes(&repeated, "2024-11-03T00:00:00Z", "2024-11-04T00:00:00Z"),
+        120
+    );
     // 2024-03-10: 02:00 EST jumps to 03:00 EDT.
     let skipped = window("02:00", "03:00", "America/New_York", &["sun"]);
-    assert_eq!(open_minutes(&skipped, "2024-03-10T00:00:00Z", "2024-03-11T00:00:00Z"), 0);
+    assert_eq!(
+        open_minutes(&skipped, "2024-03-10T00:00:00Z", "2024-03-11T00:00:00Z"),
+        0
+    );
 }
 
 #[test]
@@ -83,12 +111,21 @@ fn lord_howe_half_hour_shifts() {
     // 2024-04-07, a Sunday: 02:00 (UTC+11) falls back to 01:30 (UTC+10:30) at 15:00 UTC on
     // 2024-04-06, so 01:30 to 02:00 happens twice.
     let repeated = window("01:30", "02:00", "Australia/Lord_Howe", &["sun"]);
-    assert_eq!(open_minutes(&repeated, "2024-04-06T12:00:00Z", "2024-04-07T12:00:00Z"), 60);
+    assert_eq!(
+        open_minutes(&repeated, "2024-04-06T12:00:00Z", "2024-04-07T12:00:00Z"),
+        60
+    );
     // 2024-10-06, a Sunday: 02:00 (UTC+10:30) jumps to 02:30 (UTC+11).
     let skipped = window("02:00", "02:30", "Australia/Lord_Howe", &["sun"]);
-    assert_eq!(open_minutes(&skipped, "2024-10-05T12:00:00Z", "2024-10-06T12:00:00Z"), 0);
+    assert_eq!(
+        open_minutes(&skipped, "2024-10-05T12:00:00Z", "2024-10-06T12:00:00Z"),
+        0
+    );
     let around = window("01:45", "02:45", "Australia/Lord_Howe", &["sun"]);
-    assert_eq!(open_minutes(&around, "2024-10-05T12:00:00Z", "2024-10-06T12:00:00Z"), 30);
+    assert_eq!(
+        open_minutes(&around, "2024-10-05T12:00:00Z", "2024-10-06T12:00:00Z"),
+        30
+    );
 }
 
 #[test]
@@ -96,26 +133,42 @@ fn havana_skipped_midnight() {
     // 2024-03-10, a Sunday: 00:00 (UTC-5) jumps to 01:00 (UTC-4) at 05:00 UTC, so Sunday in
     // Havana starts at 01:00.
     let first_hour = window("00:00", "01:00", "America/Havana", &["sun"]);
-    assert_eq!(open_minutes(&first_hour, "2024-03-09T12:00:00Z", "2024-03-11T12:00:00Z"), 0);
+    assert_eq!(
+        open_minutes(&first_hour, "2024-03-09T12:00:00Z", "2024-03-11T12:00:00Z"),
+        0
+    );
     let whole_sunday = window("00:00", "24:00", "America/Havana", &["sun"]);
-    assert_eq!(open_minutes(&whole_sunday, "2024-03-09T12:00:00Z", "2024-03-11T12:00:00Z"), 23 * 60);
+    assert_eq!(
+        open_minutes(
+            &whole_sunday,
+            "2024-03-09T12:00:00Z",
+            "2024-03-11T12:00:00Z"
+        ),
+        23 * 60
+    );
     // Saturday night until 00:30 ends at the jump: only 23:00 to 24:00 happens.
     let late = window("23:00", "00:30", "America/Havana", &["sat"]);
-    assert_eq!(open_minutes(&late, "2024-03-09T12:00:00Z", "2024-03-11T12:00:00Z"), 60);
+    assert_eq!(
+        open_minutes(&late, "2024-03-09T12:00:00Z", "2024-03-11T12:00:00Z"),
+        60
+    );
 }
 
 #[test]
 fn santiago_skipped_midnight() {
     // 2024-09-08, a Sunday: 00:00 (UTC-4) jumps to 01:00 (UTC-3) at 04:00 UTC.
     let first_hour = window("00:00", "01:00", "America/Santiago", &["sun"]);
-    assert_eq!(open_minutes(&first_hour, "2024-09-07T12:00:00Z", "2024-09-09T12:00:00Z"), 0);
+    assert_eq!(
+        open_minutes(&first_hour, "2024-09-07T12:00:00Z", "2024-09-09T12:00:00Z"),
+        0
+    );
     assert!(first_hour.is_open(utc("2024-09-15T03:30:00Z")));
 }
 
 #[test]
 fn overnight_window_belongs_to_start_day() {
     let friday_night = window("22:00", "06:00", "Europe/Copenhagen", &["fri"]);
-    // 2024-06-07 is a Friday; Copenhagen is UTC+2.
+    // 2024-06-07 is a Friday, and Copenhagen is at UTC+2.
     assert!(friday_night.is_open(utc("2024-06-07T20:00:00Z"))); // Fri 22:00
     assert!(friday_night.is_open(utc("2024-06-08T01:00:00Z"))); // Sat 03:00
     assert!(friday_night.is_open(utc("2024-06-08T03:59:00Z"))); // Sat 05:59
@@ -171,10 +224,14 @@ fn closed_window_reports_local_time() {
 #[test]
 fn rejected_times_name_the_value() {
     for bad in ["7:05", " 07:05", "23:60", "07:05:00", "24:01", "", "ab:cd"] {
-        let message = TimeWindow::new(bad, "17:00", "UTC", &["mon"]).unwrap_err().to_string();
+        let message = TimeWindow::new(bad, "17:00", "UTC", &["mon"])
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("`start`"), "{bad:?}: {message}");
         assert!(message.contains(&format!("`{bad}`")), "{bad:?}: {message}");
-        let message = TimeWindow::new("09:00", bad, "UTC", &["mon"]).unwrap_err().to_string();
+        let message = TimeWindow::new("09:00", bad, "UTC", &["mon"])
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("`end`"), "{bad:?}: {message}");
         assert!(message.contains(&format!("`{bad}`")), "{bad:?}: {message}");
     }
@@ -182,14 +239,18 @@ fn rejected_times_name_the_value() {
 
 #[test]
 fn end_of_day_is_not_a_start() {
-    let message = TimeWindow::new("24:00", "06:00", "UTC", &["mon"]).unwrap_err().to_string();
+    let message = TimeWindow::new("24:00", "06:00", "UTC", &["mon"])
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("`24:00`"), "{message}");
     assert!(message.contains("`start`"), "{message}");
 }
 
 #[test]
 fn equal_bounds_are_rejected() {
-    let message = TimeWindow::new("09:00", "09:00", "UTC", &["mon"]).unwrap_err().to_string();
+    let message = TimeWindow::new("09:00", "09:00", "UTC", &["mon"])
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("`09:00`"), "{message}");
 }
 
@@ -205,10 +266,14 @@ fn unknown_zone_is_named() {
 #[test]
 fn bad_days_are_named() {
     let none: [&str; 0] = [];
-    let message = TimeWindow::new("09:00", "17:00", "UTC", &none).unwrap_err().to_string();
+    let message = TimeWindow::new("09:00", "17:00", "UTC", &none)
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("empty"), "{message}");
     for bad in ["Mon", "monday", "mo", ""] {
-        let message = TimeWindow::new("09:00", "17:00", "UTC", &[bad]).unwrap_err().to_string();
+        let message = TimeWindow::new("09:00", "17:00", "UTC", &[bad])
+            .unwrap_err()
+            .to_string();
         assert!(message.contains(&format!("`{bad}`")), "{bad:?}: {message}");
     }
     let message = TimeWindow::new("09:00", "17:00", "UTC", &["mon", "tue", "mon"])
@@ -220,9 +285,13 @@ fn bad_days_are_named() {
 
 #[test]
 fn serde_shape_round_trips() {
-    let json = r#"{"start":"09:00","end":"17:00","timezone":"Europe/Copenhagen","days":["mon","tue"]}"#;
+    let json =
+        r#"{"start":"09:00","end":"17:00","timezone":"Europe/Copenhagen","days":["mon","tue"]}"#;
     let parsed: TimeWindow = serde_json::from_str(json).unwrap();
-    assert_eq!(parsed, window("09:00", "17:00", "Europe/Copenhagen", &["tue", "mon"]));
+    assert_eq!(
+        parsed,
+        window("09:00", "17:00", "Europe/Copenhagen", &["tue", "mon"])
+    );
     assert_eq!(serde_json::to_string(&parsed).unwrap(), json);
 }
 
@@ -257,10 +326,17 @@ fn guardrails_use_camel_case_keys() {
 #[test]
 fn guardrails_reject_empty_machine_allowlist() {
     let error = serde_json::from_str::<Guardrails>(r#"{"ipAllowlist":[]}"#).unwrap_err();
-    assert!(error.to_string().contains("IP allowlist is empty"), "{error}");
+    assert!(
+        error.to_string().contains("IP allowlist is empty"),
+        "{error}"
+    );
     let error = serde_json::from_str::<Guardrails>(r#"{"countries":[]}"#).unwrap_err();
-    assert!(error.to_string().contains("country list is empty"), "{error}");
-    let error = serde_json::from_str::<Guardrails>(r#"{"ipAllowList":["10.0.0.0/8"]}"#).unwrap_err();
+    assert!(
+        error.to_string().contains("country list is empty"),
+        "{error}"
+    );
+    let error =
+        serde_json::from_str::<Guardrails>(r#"{"ipAllowList":["10.0.0.0/8"]}"#).unwrap_err();
     assert!(error.to_string().contains("ipAllowList"), "{error}");
 }
 

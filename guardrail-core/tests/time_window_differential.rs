@@ -1,7 +1,12 @@
 //! Compares `TimeWindow::is_open` with the table that `data/window/generate_differential.py`
 //! produced from Python's `zoneinfo`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use chrono::{DateTime, Utc};
 use guardrail_core::guardrail::TimeWindow;
@@ -11,7 +16,10 @@ const TABLE: &str = include_str!("data/window/differential.csv");
 #[test]
 fn window_agrees_with_zoneinfo_table() {
     let mut lines = TABLE.lines();
-    assert_eq!(lines.next(), Some("start,end,timezone,days,instant,expected_open"));
+    assert_eq!(
+        lines.next(),
+        Some("start,end,timezone,days,instant,expected_open")
+    );
 
     let mut checked = 0;
     let mut disagreements = Vec::new();
@@ -36,5 +44,9 @@ fn window_agrees_with_zoneinfo_table() {
     }
 
     assert_eq!(checked, 6000);
-    assert!(disagreements.is_empty(), "rows that disagree:\n{}", disagreements.join("\n"));
+    assert!(
+        disagreements.is_empty(),
+        "rows that disagree:\n{}",
+        disagreements.join("\n")
+    );
 }

@@ -39,7 +39,7 @@ pub use static_resolver::StaticCountryResolver;
 pub enum CountryLookup {
     /// The database's `country` for the address.
     Country(CountryCode),
-    /// No country could be determined; the geo axis then rejects the request.
+    /// No country could be determined, so the geo axis rejects the request.
     Undetermined(UndeterminedReason),
 }
 

@@ -47,7 +47,7 @@ impl IpAllowlist {
     /// # Errors
     ///
     /// Returns an error when the list is empty, has more than [`MAX_ENTRIES`] entries, or an
-    /// entry is not a valid CIDR; the message names the entry and its position.
+    /// entry is not a valid CIDR. The message names the entry and its position.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, IpAllowlistError> {
         if entries.is_empty() {
             return Err(IpAllowlistError(ErrorKind::Empty));

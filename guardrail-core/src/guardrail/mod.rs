@@ -18,7 +18,9 @@ pub use window::{TimeWindow, WindowClosed};
 /// A machine's guardrails. Each axis is optional, and a missing or `null` axis is off.
 ///
 /// Deserialisation rejects an enabled IP allowlist with no entries, because the machine axis
-/// needs at least one; the country list and the time window enforce that in their own types.
+/// needs at least one. The country list and the time window enforce that in their own types.
+// NOTE: the fields are public, so code that builds `Guardrails` directly can still set an empty
+// `IpAllowlist` (from `parse_allow_empty`), which then blocks every source.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "GuardrailsWire")]
 pub struct Guardrails {

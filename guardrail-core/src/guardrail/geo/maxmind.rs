@@ -87,6 +87,9 @@ impl MaxMindCountryResolver {
                     lookup
                 }
             };
+            // NOTE: in an IPv6 database, a record above the IPv4 subtree (a network shorter than
+            // /96 that covers `::/96`) is not copied into the IPv4 table, so IPv4 sources in it
+            // resolve as not in the database. The MaxMind databases tested here have none.
             match network {
                 IpNetwork::V4(net) => {
                     let start = u32::from(net.network());
@@ -110,7 +113,7 @@ impl MaxMindCountryResolver {
     }
 
     /// Resolves `ip` with a plain maxminddb lookup and record decode instead of the range
-    /// tables. Slower; it exists to check the tables against the database.
+    /// tables. It is slower and exists to check the tables against the database.
     pub fn resolve_direct(&self, ip: IpAddr) -> CountryLookup {
         let ip = ip.to_canonical();
         if !is_public_address(ip) {
