@@ -19,7 +19,7 @@ pub use window::{TimeWindow, WindowClosed};
 ///
 /// Deserialisation rejects an enabled IP allowlist with no entries, because the machine axis
 /// needs at least one. The country list and the time window enforce that in their own types.
-// NOTE: the fields are public, so code that builds `Guardrails` directly can still set an empty
+// TODO: the fields are public, so code that builds `Guardrails` directly can still set an empty
 // `IpAllowlist` (from `parse_allow_empty`), which then blocks every source.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "GuardrailsWire")]

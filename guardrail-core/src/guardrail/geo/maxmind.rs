@@ -87,7 +87,7 @@ impl MaxMindCountryResolver {
                     lookup
                 }
             };
-            // NOTE: in an IPv6 database, a record above the IPv4 subtree (a network shorter than
+            // TODO: in an IPv6 database, a record above the IPv4 subtree (a network shorter than
             // /96 that covers `::/96`) is not copied into the IPv4 table, so IPv4 sources in it
             // resolve as not in the database. The MaxMind databases tested here have none.
             match network {
