@@ -140,6 +140,11 @@ when {
 };
 "#;
 
+/// Formats an instant in the one UTC form Cedar's `datetime` accepts, `YYYY-MM-DDTHH:MM:SSZ`.
+fn cedar_datetime(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 const MACHINE_UID: &str = r#"Machine::"6f1c2b1e-8a53-4c0e-9a52-2f1d6c3b9e01""#;
 
 fn cedar_entities(expires_at: DateTime<Utc>) -> Entities {
@@ -151,7 +156,7 @@ fn cedar_entities(expires_at: DateTime<Utc>) -> Entities {
     let attributes = HashMap::from([
         (
             "expiresAt".to_owned(),
-            RestrictedExpression::new_datetime(expires_at.to_rfc3339()),
+            RestrictedExpression::new_datetime(cedar_datetime(expires_at)),
         ),
         (
             "countries".to_owned(),
@@ -193,7 +198,7 @@ fn cedar_request(now: DateTime<Utc>, country: &str) -> Request {
     let context = Context::from_pairs([
         (
             "now".to_owned(),
-            RestrictedExpression::new_datetime(now.to_rfc3339()),
+            RestrictedExpression::new_datetime(cedar_datetime(now)),
         ),
         (
             "sourceIp".to_owned(),
