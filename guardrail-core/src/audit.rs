@@ -316,7 +316,10 @@ mod tests {
     #[test]
     fn unknown_action_is_named() {
         let err = "temp_machine_exploded".parse::<AuditAction>().unwrap_err();
-        assert_eq!(err.to_string(), "unknown audit action `temp_machine_exploded`");
+        assert_eq!(
+            err.to_string(),
+            "unknown audit action `temp_machine_exploded`"
+        );
     }
 
     #[test]
@@ -333,12 +336,20 @@ mod tests {
         assert_eq!(event.target, Target::Machine(machine));
         assert_eq!(event.vault_id, vault);
         assert_eq!(event.source_ip, Some(ip));
-        assert_eq!(event.detail, serde_json::json!({"reason": "machine_expired"}));
+        assert_eq!(
+            event.detail,
+            serde_json::json!({"reason": "machine_expired"})
+        );
     }
 
     #[test]
     fn severity_names_round_trip() {
-        for severity in [Severity::Info, Severity::Low, Severity::Medium, Severity::High] {
+        for severity in [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+        ] {
             assert_eq!(severity.as_str().parse::<Severity>().unwrap(), severity);
         }
         let err = "critical".parse::<Severity>().unwrap_err();

@@ -149,32 +149,49 @@ mod tests {
     #[test]
     fn jan_31_plus_one_month_clamps() {
         let lifetime = Lifetime::new(1, 0, 0);
-        assert_eq!(lifetime.expires_at(at(2025, 1, 31, 10)).unwrap(), at(2025, 2, 28, 10));
-        assert_eq!(lifetime.expires_at(at(2024, 1, 31, 10)).unwrap(), at(2024, 2, 29, 10));
+        assert_eq!(
+            lifetime.expires_at(at(2025, 1, 31, 10)).unwrap(),
+            at(2025, 2, 28, 10)
+        );
+        assert_eq!(
+            lifetime.expires_at(at(2024, 1, 31, 10)).unwrap(),
+            at(2024, 2, 29, 10)
+        );
     }
 
     #[test]
     fn feb_29_plus_twelve_months_clamps() {
         let lifetime = Lifetime::new(12, 0, 0);
-        assert_eq!(lifetime.expires_at(at(2024, 2, 29, 8)).unwrap(), at(2025, 2, 28, 8));
+        assert_eq!(
+            lifetime.expires_at(at(2024, 2, 29, 8)).unwrap(),
+            at(2025, 2, 28, 8)
+        );
     }
 
     #[test]
     fn months_then_days_then_hours() {
         // 31 January + 1 month = 28 February, + 1 day = 1 March, + 25 hours = 2 March 01:00.
         let lifetime = Lifetime::new(1, 1, 25);
-        assert_eq!(lifetime.expires_at(at(2025, 1, 31, 0)).unwrap(), at(2025, 3, 2, 1));
+        assert_eq!(
+            lifetime.expires_at(at(2025, 1, 31, 0)).unwrap(),
+            at(2025, 3, 2, 1)
+        );
     }
 
     #[test]
     fn one_hour_is_minimum_valid() {
         let lifetime = Lifetime::new(0, 0, 1);
-        assert_eq!(lifetime.expires_at(at(2025, 6, 1, 23)).unwrap(), at(2025, 6, 2, 0));
+        assert_eq!(
+            lifetime.expires_at(at(2025, 6, 1, 23)).unwrap(),
+            at(2025, 6, 2, 0)
+        );
     }
 
     #[test]
     fn twelve_months_plus_hour_rejected() {
-        let err = Lifetime::new(12, 0, 1).expires_at(at(2025, 1, 15, 0)).unwrap_err();
+        let err = Lifetime::new(12, 0, 1)
+            .expires_at(at(2025, 1, 15, 0))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "lifetime `12 months, 0 days, 1 hour` ends at `2026-01-15 01:00:00 UTC`, after the \
@@ -184,14 +201,22 @@ mod tests {
 
     #[test]
     fn days_past_twelve_months_rejected() {
-        let err = Lifetime::new(0, 366, 0).expires_at(at(2025, 1, 15, 0)).unwrap_err();
+        let err = Lifetime::new(0, 366, 0)
+            .expires_at(at(2025, 1, 15, 0))
+            .unwrap_err();
         assert!(matches!(err, LifetimeError::TooLong { .. }), "{err}");
-        assert!(Lifetime::new(0, 365, 0).expires_at(at(2025, 1, 15, 0)).is_ok());
+        assert!(
+            Lifetime::new(0, 365, 0)
+                .expires_at(at(2025, 1, 15, 0))
+                .is_ok()
+        );
     }
 
     #[test]
     fn all_zero_rejected() {
-        let err = Lifetime::new(0, 0, 0).expires_at(at(2025, 1, 15, 0)).unwrap_err();
+        let err = Lifetime::new(0, 0, 0)
+            .expires_at(at(2025, 1, 15, 0))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "lifetime `0 months, 0 days, 0 hours` is empty: set at least 1 hour"
@@ -212,7 +237,9 @@ mod tests {
     #[test]
     fn huge_hours_too_long_not_overflow() {
         // A million hours (about 114 years) fit the calendar, so the answer is "too long".
-        let err = Lifetime::new(0, 0, 1_000_000).expires_at(at(2025, 1, 15, 0)).unwrap_err();
+        let err = Lifetime::new(0, 0, 1_000_000)
+            .expires_at(at(2025, 1, 15, 0))
+            .unwrap_err();
         assert!(matches!(err, LifetimeError::TooLong { .. }), "{err}");
     }
 
