@@ -7,7 +7,7 @@
 //! # Edge cases
 //!
 //! - **Short months.** Adding months keeps the day of the month unless the target month is
-//!   shorter, in which case the result is the target month's last day at the same time of day:
+//!   shorter. Then the result is the target month's last day at the same time of day, so
 //!   31 January plus 1 month is 28 February (29 in a leap year), and 29 February 2024 plus
 //!   12 months is 28 February 2025.
 //! - **The 12-month maximum** is computed with the same clamping rule, so `12 months` is always
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn huge_hours_too_long_not_overflow() {
-        // A million hours (about 114 years) fit the calendar, so the answer is "too long".
+        // A million hours (about 114 years) fit the calendar, so the error is `TooLong`.
         let err = Lifetime::new(0, 0, 1_000_000)
             .expires_at(at(2025, 1, 15, 0))
             .unwrap_err();

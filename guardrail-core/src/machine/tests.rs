@@ -77,7 +77,7 @@ fn lifetime_clamped_to_cap_at_registration() {
 }
 
 #[test]
-fn free_plan_refuses_registration() {
+fn free_plan_rejects_registration() {
     let now = at(2025, 1, 1, 0);
     let proof = redeemed(Lifetime::new(1, 0, 0), now);
     let err = register_machine(
@@ -94,13 +94,13 @@ fn free_plan_refuses_registration() {
         "the `free` plan does not allow temporary machines: move the vault to pro or enterprise, \
          then run the bootstrap command again"
     );
-    // The refused attempt changed nothing: the same unused token registers once a plan allows it.
+    // The rejected attempt changed nothing: the same unused token registers once a plan allows it.
     assert_eq!(proof.token().state, crate::token::TokenState::Unused);
     assert!(register_machine(proof, public_key(), &vault(Plan::Pro, 3), 0, [9; 16], now).is_ok());
 }
 
 #[test]
-fn machine_limit_refuses_registration() {
+fn machine_limit_rejects_registration() {
     let now = at(2025, 1, 1, 0);
     let proof = redeemed(Lifetime::new(1, 0, 0), now);
     let err = register_machine(

@@ -8,9 +8,8 @@
 //!
 //! # Edge cases
 //!
-//! - **Wrong vault id.** Both the hash and the vault id are compared in constant time, and all
-//!   checks run before the answer is chosen, so a wrong vault id takes the same path as an
-//!   unknown token.
+//! - **Wrong vault id.** The hash and the vault id are both compared in constant time before
+//!   either result is used, and a wrong vault id returns the same error as an unknown token.
 //! - **Used and expired.** A used token past its own expiry is reported as `used`: the stored
 //!   state comes before the derived expiry.
 
@@ -73,7 +72,7 @@ impl From<super::InvalidTokenFormat> for TokenRejected {
     }
 }
 
-/// Proof that a token passed [`check_redemption`]: the only way to call registration. It holds
+/// Proof that a token passed [`check_redemption`]: the only way to call registration. It contains
 /// the stored token, still unused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedeemableToken {
