@@ -208,6 +208,7 @@ pub fn revert(
             now,
         });
     }
+    // TODO: the chain row does not record who reverted it or when; only the audit event does.
     latest.reverted = true;
     let restored = latest.previous_expires_at;
     let detail = serde_json::json!({
