@@ -69,12 +69,9 @@ pub(crate) fn machine_state_from_str(text: &str) -> Result<MachineState, StoreEr
 
 /// Decodes a stored raw Ed25519 key. Registration already checked it, so a failure means the
 /// row was changed outside the store.
-pub(crate) fn decode_public_key(_bytes: &[u8; 32]) -> Result<MachinePublicKey, StoreError> {
-    // TODO: call `MachinePublicKey::from_bytes` once the core provides it; until then stored
-    // machines cannot be read back.
-    Err(StoreError::backend(
-        "stored public key cannot be decoded: the core has no key constructor yet",
-    ))
+pub(crate) fn decode_public_key(bytes: &[u8; 32]) -> Result<MachinePublicKey, StoreError> {
+    MachinePublicKey::from_bytes(bytes)
+        .map_err(|error| StoreError::backend(format!("stored public key is invalid: {error}")))
 }
 
 pub(crate) fn target_parts(target: &Target) -> (&'static str, String) {

@@ -18,22 +18,25 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use guardrail_core::audit::{AuditAction, AuditEvent};
-use guardrail_core::extension::Extension;
+use guardrail_core::extension::{ChainUpdate, ExtensionChain};
 use guardrail_core::guardrail::IpAllowlist;
 use guardrail_core::ids::{MachineId, OwnerId, ProjectId, SecretId, TokenId, VaultId};
-use guardrail_core::machine::{Machine, MachineState};
+use guardrail_core::machine::{Machine, MachineState, Registration};
 use guardrail_core::plan::{Owner, Plan, Vault};
 use guardrail_core::request::{NonceOutcome, NonceStore, NonceStoreError};
-use guardrail_core::token::{BootstrapToken, TokenHash, TokenState};
+use guardrail_core::sweep::plan_sweep;
+use guardrail_core::token::{
+    BootstrapToken, TokenHash, TokenState, revoke_token as core_revoke_token,
+};
 
 use crate::codec::{set_detail_count, token_state_str};
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, ExpiryChange,
-    GuardrailsChange, LockoutKey, LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts,
-    Registration, RegistrationContext, SecretRecord, StateChange, SweepCandidates, SweepPlan,
-    SweepReport, WebhookId, WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, LockoutKey,
+    LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext,
+    SecretRecord, SweepReport, WebhookId, WebhookSubscription,
 };
+use crate::sql::ops::purge_cutoff;
 use crate::traits::{
     AuditStore, GuardStore, LeaseStore, MachineStore, SecretStore, StoreResult, TokenStore,
     VaultStore,
@@ -70,7 +73,7 @@ struct State {
     tokens: HashMap<TokenId, BootstrapToken>,
     token_by_hash: HashMap<[u8; 32], TokenId>,
     machines: HashMap<MachineId, Machine>,
-    chains: HashMap<MachineId, Vec<Extension>>,
+    chains: HashMap<MachineId, ExtensionChain>,
     projects: HashMap<ProjectId, Project>,
     members: BTreeSet<(ProjectId, MachineId)>,
     secrets: HashMap<SecretId, SecretRecord>,
@@ -301,29 +304,26 @@ impl TokenStore for MemoryStore {
         &self,
         vault_id: &VaultId,
         token_id: &TokenId,
-        audit: &AuditEvent,
+        revoked_by: &OwnerId,
+        now: DateTime<Utc>,
     ) -> StoreResult<BootstrapToken> {
         let mut state = self.lock()?;
         let token = state
             .tokens
-            .get_mut(token_id)
+            .get(token_id)
             .filter(|token| &token.vault_id == vault_id)
+            .cloned()
             .ok_or_else(|| StoreError::not_found("token", token_id))?;
-        if token.state != TokenState::Unused {
-            return Err(StoreError::conflict(format!(
-                "token `{token_id}` is {} and cannot be revoked; revoke its machine instead",
-                token_state_str(token.state)
-            )));
-        }
-        token.state = TokenState::Revoked;
-        let token = token.clone();
-        state.append(std::slice::from_ref(audit));
-        Ok(token)
+        let (revoked, event) =
+            core_revoke_token(token, revoked_by, now).map_err(StoreError::domain)?;
+        state.tokens.insert(revoked.id.clone(), revoked.clone());
+        state.append(std::slice::from_ref(&event));
+        Ok(revoked)
     }
 }
 
 impl MachineStore for MemoryStore {
-    fn register_machine(
+    fn register_machine_with(
         &self,
         hash: &TokenHash,
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
@@ -366,11 +366,11 @@ impl MachineStore for MemoryStore {
                 machine.id
             )));
         }
-        if let Some(stored) = state.tokens.get_mut(&token.id) {
-            stored.state = TokenState::Used;
-        }
+        state
+            .tokens
+            .insert(registration.token.id.clone(), registration.token);
         state.machines.insert(machine.id, machine.clone());
-        state.append(&registration.audit);
+        state.append(std::slice::from_ref(&registration.event));
         Ok(machine)
     }
 
@@ -399,7 +399,7 @@ impl MachineStore for MemoryStore {
             .filter(|machine| &machine.vault_id == vault_id)
             .cloned()
             .collect();
-        machines.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        machines.sort_by_key(|machine| (machine.created_at, machine.id));
         Ok(machines)
     }
 
@@ -413,51 +413,37 @@ impl MachineStore for MemoryStore {
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
-    fn update_machine_state(
+    fn update_machine(
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<StateChange>,
+        decide: &mut dyn FnMut(Machine) -> StoreResult<(Machine, AuditEvent)>,
     ) -> StoreResult<Machine> {
         let mut state = self.lock()?;
-        let mut machine = state.machine_in(vault_id, machine_id)?.clone();
-        let change = decide(&machine)?;
-        machine.state = change.state;
-        state.machines.insert(machine.id, machine.clone());
-        state.append(&change.audit);
-        Ok(machine)
-    }
-
-    fn update_guardrails(
-        &self,
-        vault_id: &VaultId,
-        machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<GuardrailsChange>,
-    ) -> StoreResult<Machine> {
-        let mut state = self.lock()?;
-        let mut machine = state.machine_in(vault_id, machine_id)?.clone();
-        let change = decide(&machine)?;
-        machine.guardrails = change.guardrails;
-        state.machines.insert(machine.id, machine.clone());
-        state.append(&change.audit);
-        Ok(machine)
+        let mut stored = state.machine_in(vault_id, machine_id)?.clone();
+        let (changed, event) = decide(stored.clone())?;
+        stored.state = changed.state;
+        stored.guardrails = changed.guardrails;
+        state.machines.insert(stored.id, stored.clone());
+        state.append(std::slice::from_ref(&event));
+        Ok(stored)
     }
 
     fn delete_machine(
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<Vec<AuditEvent>>,
+        decide: &mut dyn FnMut(Machine) -> StoreResult<AuditEvent>,
     ) -> StoreResult<Machine> {
         let mut state = self.lock()?;
         let machine = state.machine_in(vault_id, machine_id)?.clone();
-        let audit = decide(&machine)?;
+        let event = decide(machine.clone())?;
         state.remove_machine(machine_id);
-        state.append(&audit);
+        state.append(std::slice::from_ref(&event));
         Ok(machine)
     }
 
-    fn extension_chain(&self, machine_id: &MachineId) -> StoreResult<Vec<Extension>> {
+    fn extension_chain(&self, machine_id: &MachineId) -> StoreResult<ExtensionChain> {
         Ok(self
             .lock()?
             .chains
@@ -470,44 +456,42 @@ impl MachineStore for MemoryStore {
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine, &[Extension]) -> StoreResult<ExpiryChange>,
-    ) -> StoreResult<(Machine, Vec<Extension>)> {
+        decide: &mut dyn FnMut(Machine, ExtensionChain) -> StoreResult<ChainUpdate>,
+    ) -> StoreResult<(Machine, ExtensionChain)> {
         let mut state = self.lock()?;
-        let mut machine = state.machine_in(vault_id, machine_id)?.clone();
+        let mut stored = state.machine_in(vault_id, machine_id)?.clone();
         let chain = state.chains.get(machine_id).cloned().unwrap_or_default();
-        let change = decide(&machine, &chain)?;
-        machine.expires_at = change.expires_at;
-        state.machines.insert(machine.id, machine.clone());
-        state.chains.insert(machine.id, change.chain.clone());
-        state.append(&change.audit);
-        Ok((machine, change.chain))
+        let update = decide(stored.clone(), chain)?;
+        stored.expires_at = update.machine.expires_at;
+        state.machines.insert(stored.id, stored.clone());
+        state.chains.insert(stored.id, update.chain.clone());
+        state.append(std::slice::from_ref(&update.event));
+        Ok((stored, update.chain))
     }
 
-    fn sweep(
-        &self,
-        now: DateTime<Utc>,
-        purge_before: DateTime<Utc>,
-        limit: u32,
-        decide: &mut dyn FnMut(SweepCandidates) -> StoreResult<SweepPlan>,
-    ) -> StoreResult<SweepReport> {
+    fn sweep(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<SweepReport> {
+        let purge_before = purge_cutoff(now);
         let mut state = self.lock()?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let due = |filter: &dyn Fn(&Machine) -> bool| {
-            let mut machines: Vec<Machine> = state
-                .machines
-                .values()
-                .filter(|m| filter(m))
-                .cloned()
-                .collect();
-            machines.sort_by(|a, b| (a.expires_at, a.id).cmp(&(b.expires_at, b.id)));
+            let mut machines: Vec<&Machine> =
+                state.machines.values().filter(|m| filter(m)).collect();
+            machines.sort_by_key(|m| (m.expires_at, m.id));
             machines.truncate(limit);
             machines
         };
-        let candidates = SweepCandidates {
-            to_expire: due(&|m| m.state != MachineState::Expired && m.expires_at <= now),
-            to_purge: due(&|m| m.expires_at <= purge_before),
-        };
-        let plan = decide(candidates)?;
+        let mut candidates: Vec<(Machine, OwnerId)> = Vec::new();
+        let due_expire = due(&|m| m.state != MachineState::Expired && m.expires_at <= now);
+        let due_purge = due(&|m| m.expires_at <= purge_before);
+        for machine in due_expire.into_iter().chain(due_purge) {
+            if candidates.iter().any(|(seen, _)| seen.id == machine.id) {
+                continue;
+            }
+            let owner_id = vault_of(&state, &machine.vault_id)?.owner_id.clone();
+            candidates.push((machine.clone(), owner_id));
+        }
+        let plan = plan_sweep(candidates.iter().map(|(m, o)| (m, o)), now);
+
         let mut report = SweepReport::default();
         for machine_id in &plan.expire {
             if let Some(machine) = state.machines.get_mut(machine_id)
@@ -522,7 +506,7 @@ impl MachineStore for MemoryStore {
                 report.purged += 1;
             }
         }
-        report.audit_entries = state.append(&plan.audit).len() as u64;
+        report.audit_entries = state.append(&plan.events).len() as u64;
         Ok(report)
     }
 }
@@ -573,10 +557,10 @@ impl SecretStore for MemoryStore {
         machine_id: &MachineId,
     ) -> StoreResult<()> {
         let mut state = self.lock()?;
-        if !state
+        if state
             .projects
             .get(project_id)
-            .is_some_and(|project| &project.vault_id == vault_id)
+            .is_none_or(|project| &project.vault_id != vault_id)
         {
             return Err(StoreError::not_found("project", project_id));
         }
@@ -599,10 +583,10 @@ impl SecretStore for MemoryStore {
 
     fn create_secret(&self, secret: &SecretRecord) -> StoreResult<()> {
         let mut state = self.lock()?;
-        if !state
+        if state
             .projects
             .get(&secret.project_id)
-            .is_some_and(|project| project.vault_id == secret.vault_id)
+            .is_none_or(|project| project.vault_id != secret.vault_id)
         {
             return Err(StoreError::not_found("project", &secret.project_id));
         }
@@ -660,10 +644,10 @@ impl SecretStore for MemoryStore {
 
     fn delete_secret(&self, vault_id: &VaultId, secret_id: &SecretId) -> StoreResult<()> {
         let mut state = self.lock()?;
-        if !state
+        if state
             .secrets
             .get(secret_id)
-            .is_some_and(|secret| &secret.vault_id == vault_id)
+            .is_none_or(|secret| &secret.vault_id != vault_id)
         {
             return Err(StoreError::not_found("secret", secret_id));
         }
@@ -680,10 +664,10 @@ impl SecretStore for MemoryStore {
         _now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut state = self.lock()?;
-        if !state
+        if state
             .secrets
             .get(secret_id)
-            .is_some_and(|secret| &secret.vault_id == vault_id)
+            .is_none_or(|secret| &secret.vault_id != vault_id)
         {
             return Err(StoreError::not_found("secret", secret_id));
         }

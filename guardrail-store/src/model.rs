@@ -6,10 +6,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use guardrail_core::audit::{AuditAction, AuditEvent, Severity};
-use guardrail_core::extension::Extension;
-use guardrail_core::guardrail::Guardrails;
 use guardrail_core::ids::{MachineId, ProjectId, SecretId, VaultId};
-use guardrail_core::machine::{Machine, MachineState};
 use guardrail_core::plan::{Owner, Vault};
 use guardrail_core::token::BootstrapToken;
 
@@ -249,52 +246,6 @@ pub struct RegistrationContext<'a> {
     pub owner: &'a Owner,
     /// Machines the vault holds now, in every state.
     pub machines_in_vault: u32,
-}
-
-/// What registration's decision function returns: the new machine and its audit events.
-#[derive(Debug, Clone)]
-pub struct Registration {
-    pub machine: Machine,
-    pub audit: Vec<AuditEvent>,
-}
-
-/// A new expiry with the whole extension chain that leads to it, from extend or revert.
-#[derive(Debug, Clone)]
-pub struct ExpiryChange {
-    pub expires_at: DateTime<Utc>,
-    pub chain: Vec<Extension>,
-    pub audit: Vec<AuditEvent>,
-}
-
-/// A machine state change and its audit events.
-#[derive(Debug, Clone)]
-pub struct StateChange {
-    pub state: MachineState,
-    pub audit: Vec<AuditEvent>,
-}
-
-/// New guardrails and their audit events.
-#[derive(Debug, Clone)]
-pub struct GuardrailsChange {
-    pub guardrails: Guardrails,
-    pub audit: Vec<AuditEvent>,
-}
-
-/// Machines the sweeper may act on, read inside the sweep transaction.
-#[derive(Debug, Clone, Default)]
-pub struct SweepCandidates {
-    /// Machines with `expires_at <= now` that are not yet marked expired.
-    pub to_expire: Vec<Machine>,
-    /// Machines with `expires_at <= purge_before`, in any state.
-    pub to_purge: Vec<Machine>,
-}
-
-/// What the sweeper decided: the store applies it in the same transaction.
-#[derive(Debug, Clone, Default)]
-pub struct SweepPlan {
-    pub expire: Vec<MachineId>,
-    pub purge: Vec<MachineId>,
-    pub audit: Vec<AuditEvent>,
 }
 
 /// What a sweep changed.

@@ -16,20 +16,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use guardrail_core::audit::{AuditAction, AuditEvent};
-use guardrail_core::extension::Extension;
-use guardrail_core::guardrail::IpAllowlist;
+use guardrail_core::extension::{ChainUpdate, ExtendRequest, ExtensionChain, extend, revert};
+use guardrail_core::guardrail::{Guardrails, IpAllowlist};
 use guardrail_core::ids::{MachineId, OwnerId, ProjectId, SecretId, TokenId, VaultId};
-use guardrail_core::machine::Machine;
+use guardrail_core::machine::{
+    Machine, MachinePublicKey, Registration, register_machine as core_register,
+};
 use guardrail_core::plan::{Owner, Plan, Vault};
 use guardrail_core::request::NonceStore;
-use guardrail_core::token::{BootstrapToken, TokenHash};
+use guardrail_core::token::{BootstrapToken, TokenHash, TokenPlaintext, check_redemption};
 
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, ExpiryChange,
-    GuardrailsChange, LockoutKey, LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts,
-    Registration, RegistrationContext, SecretRecord, StateChange, SweepCandidates, SweepPlan,
-    SweepReport, WebhookId, WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, LockoutKey,
+    LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext,
+    SecretRecord, SweepReport, WebhookId, WebhookSubscription,
 };
 
 /// Result of every store method.
@@ -139,40 +140,92 @@ pub trait TokenStore {
     /// [`StoreError::Unavailable`] or [`StoreError::Backend`] when the database fails.
     fn list_tokens(&self, vault_id: &VaultId) -> StoreResult<Vec<BootstrapToken>>;
 
-    /// Marks an unused token revoked and appends `audit`, atomically. Returns the revoked token.
+    /// Revokes an unused token on behalf of `revoked_by`: the core's `revoke_token` decides,
+    /// and the new state and its audit event are written in one transaction with the token row
+    /// locked. Returns the revoked token.
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`] when the vault has no such token; [`StoreError::Conflict`] when
-    /// it is used or already revoked (a used token's machine is revoked instead).
+    /// [`StoreError::NotFound`] when the vault has no such token; [`StoreError::Domain`] holding
+    /// a [`RevokeTokenError`](guardrail_core::token::RevokeTokenError) when it is used or already revoked (a used token's machine is
+    /// revoked instead).
     fn revoke_token(
         &self,
         vault_id: &VaultId,
         token_id: &TokenId,
-        audit: &AuditEvent,
+        revoked_by: &OwnerId,
+        now: DateTime<Utc>,
     ) -> StoreResult<BootstrapToken>;
 }
 
 /// Machines, their guardrails and extension chains, and the sweeper's batch.
+///
+/// The primitives (`*_with`, [`MachineStore::update_machine`], [`MachineStore::delete_machine`],
+/// [`MachineStore::change_expiry`]) take a decision function; the provided methods call the
+/// core's lifecycle functions through them and wrap the core's errors in
+/// [`StoreError::Domain`].
 pub trait MachineStore {
     /// Redeems a token and registers a machine in one transaction.
     ///
     /// Finds the token by `hash` and locks it and its vault (PostgreSQL: `SELECT ... FOR UPDATE`
     /// on both rows, so registrations in one vault count slots one at a time; SQLite:
     /// `BEGIN IMMEDIATE`; memory: one lock). Then it counts the vault's machines and calls
-    /// `decide`, which checks the token, the vault id, the plan and the slot count. On success
-    /// the token becomes used, the machine is inserted and the audit events appended, all in
-    /// the same transaction. On any failure nothing changes, so the token stays unused.
+    /// `decide`. When `decide` succeeds, the token's new state, the machine and the audit event
+    /// are written in the same transaction, and only if the token is still unused. On any
+    /// failure nothing changes, so the token stays unused.
     ///
     /// # Errors
     ///
     /// [`StoreError::NotFound`] (kind `token`) when no token has that hash; the error `decide`
-    /// returned; [`StoreError::Conflict`] when the machine id exists.
-    fn register_machine(
+    /// returned; [`StoreError::Conflict`] when the machine id exists or the token is not unused.
+    fn register_machine_with(
         &self,
         hash: &TokenHash,
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
     ) -> StoreResult<Machine>;
+
+    /// Registers a machine with the token `presented` under the vault id of the URL, using the
+    /// core's `check_redemption` and `register_machine` inside
+    /// [`MachineStore::register_machine_with`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Domain`] holding a [`TokenRejected`](guardrail_core::token::TokenRejected) for every token failure (unknown,
+    /// wrong vault, used, revoked, expired: one error, so callers answer them alike) or a
+    /// [`RegistrationError`](guardrail_core::machine::RegistrationError) for plan and limit failures; the token then stays unused.
+    fn register_machine(
+        &self,
+        url_vault_id: &VaultId,
+        presented: &TokenPlaintext,
+        public_key: &MachinePublicKey,
+        machine_id_bytes: [u8; 16],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Machine> {
+        let result = self.register_machine_with(&presented.hash(), &mut |context| {
+            let redeemable =
+                check_redemption(Some(context.token.clone()), presented, url_vault_id, now)
+                    .map_err(StoreError::domain)?;
+            core_register(
+                redeemable,
+                public_key.clone(),
+                context.vault,
+                context.machines_in_vault,
+                machine_id_bytes,
+                now,
+            )
+            .map_err(StoreError::domain)
+        });
+        match result {
+            Err(StoreError::NotFound(missing)) if missing.kind() == "token" => {
+                // Build the same rejection an unknown token gets from the core.
+                match check_redemption(None, presented, url_vault_id, now) {
+                    Err(rejected) => Err(StoreError::domain(rejected)),
+                    Ok(_) => Err(StoreError::NotFound(missing)),
+                }
+            }
+            other => other,
+        }
+    }
 
     /// Returns a machine of a vault.
     ///
@@ -206,34 +259,95 @@ pub trait MachineStore {
     /// [`StoreError::Unavailable`] or [`StoreError::Backend`] when the database fails.
     fn count_machines(&self, vault_id: &VaultId) -> StoreResult<u32>;
 
-    /// Changes a machine's state (approve, enable, disable) with its audit events, atomically.
-    /// `decide` sees the machine as stored, locked against concurrent changes.
+    /// Changes a machine's state and guardrails with an audit event, atomically. `decide` gets
+    /// the machine as stored, locked against concurrent changes, and returns the machine to
+    /// store (only `state` and `guardrails` are written) with its event.
     ///
     /// # Errors
     ///
     /// [`StoreError::NotFound`] when the vault has no such machine; the error `decide` returned.
-    fn update_machine_state(
+    fn update_machine(
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<StateChange>,
+        decide: &mut dyn FnMut(Machine) -> StoreResult<(Machine, AuditEvent)>,
     ) -> StoreResult<Machine>;
 
-    /// Replaces a machine's guardrails with their audit events, atomically.
+    /// Approves a pending machine (the core's `Machine::approve`).
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`] when the vault has no such machine; the error `decide` returned.
-    fn update_guardrails(
+    /// [`StoreError::NotFound`]; [`StoreError::Domain`] holding a `TransitionError`.
+    fn approve_machine(
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<GuardrailsChange>,
-    ) -> StoreResult<Machine>;
+        by: &OwnerId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Machine> {
+        self.update_machine(vault_id, machine_id, &mut |machine| {
+            machine.approve(by, now).map_err(StoreError::domain)
+        })
+    }
 
-    /// Deletes a machine (deny or revoke) with its grants, project memberships, extension
-    /// chain and last-read versions, and appends the audit events, atomically. Returns the
-    /// deleted machine.
+    /// Enables a disabled machine (the core's `Machine::enable`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Domain`] holding a `TransitionError`.
+    fn enable_machine(
+        &self,
+        vault_id: &VaultId,
+        machine_id: &MachineId,
+        by: &OwnerId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Machine> {
+        self.update_machine(vault_id, machine_id, &mut |machine| {
+            machine.enable(by, now).map_err(StoreError::domain)
+        })
+    }
+
+    /// Disables an active machine (the core's `Machine::disable`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Domain`] holding a `TransitionError`.
+    fn disable_machine(
+        &self,
+        vault_id: &VaultId,
+        machine_id: &MachineId,
+        by: &OwnerId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Machine> {
+        self.update_machine(vault_id, machine_id, &mut |machine| {
+            machine.disable(by, now).map_err(StoreError::domain)
+        })
+    }
+
+    /// Replaces a machine's guardrails, audited with before and after (the core's
+    /// `Machine::update_guardrails`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Domain`] holding a `GuardrailsUpdateError`.
+    fn set_guardrails(
+        &self,
+        vault_id: &VaultId,
+        machine_id: &MachineId,
+        guardrails: &Guardrails,
+        by: &OwnerId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Machine> {
+        self.update_machine(vault_id, machine_id, &mut |machine| {
+            machine
+                .update_guardrails(guardrails.clone(), by, now)
+                .map_err(StoreError::domain)
+        })
+    }
+
+    /// Deletes a machine with its grants, project memberships, extension chain and last-read
+    /// versions, and appends the audit event `decide` returns, atomically. Returns the deleted
+    /// machine.
     ///
     /// # Errors
     ///
@@ -242,18 +356,55 @@ pub trait MachineStore {
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<Vec<AuditEvent>>,
+        decide: &mut dyn FnMut(Machine) -> StoreResult<AuditEvent>,
     ) -> StoreResult<Machine>;
+
+    /// Denies a pending machine: it is deleted (the core's `Machine::deny`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Domain`] holding a `TransitionError`.
+    fn deny_machine(
+        &self,
+        vault_id: &VaultId,
+        machine_id: &MachineId,
+        by: &OwnerId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Machine> {
+        self.delete_machine(vault_id, machine_id, &mut |machine| {
+            machine
+                .deny(by, now)
+                .map(|(_, event)| event)
+                .map_err(StoreError::domain)
+        })
+    }
+
+    /// Revokes a machine in any state: it is deleted (the core's `Machine::revoke`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when the vault has no such machine.
+    fn revoke_machine(
+        &self,
+        vault_id: &VaultId,
+        machine_id: &MachineId,
+        by: &OwnerId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Machine> {
+        self.delete_machine(vault_id, machine_id, &mut |machine| {
+            Ok(machine.revoke(by, now).1)
+        })
+    }
 
     /// Returns a machine's extension chain, oldest extension first.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] or [`StoreError::Backend`] when the database fails.
-    fn extension_chain(&self, machine_id: &MachineId) -> StoreResult<Vec<Extension>>;
+    fn extension_chain(&self, machine_id: &MachineId) -> StoreResult<ExtensionChain>;
 
     /// Extends or reverts: loads the machine and its chain with the machine locked, calls
-    /// `decide`, then writes the new expiry, the new chain and the audit events in one
+    /// `decide`, then writes the new expiry, the new chain and the audit event in one
     /// transaction. Returns the machine and chain as written.
     ///
     /// # Errors
@@ -263,27 +414,55 @@ pub trait MachineStore {
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine, &[Extension]) -> StoreResult<ExpiryChange>,
-    ) -> StoreResult<(Machine, Vec<Extension>)>;
+        decide: &mut dyn FnMut(Machine, ExtensionChain) -> StoreResult<ChainUpdate>,
+    ) -> StoreResult<(Machine, ExtensionChain)>;
 
-    /// Runs one sweeper batch in one transaction: loads at most `limit` machines due to be
-    /// marked expired (`state <> 'expired' AND expires_at <= now`) and at most `limit` due to be
-    /// purged (`expires_at <= purge_before`), calls `decide`, marks the machines it lists
-    /// expired, deletes the ones it lists for purging (as [`MachineStore::delete_machine`]
-    /// does), and appends its audit events. Both loads use indexes on `expires_at`, so a batch
-    /// costs in proportion to the machines due, not to all machines stored. Call it again
-    /// while it reports changes to drain a backlog.
+    /// Extends a machine's expiry (the core's `extend`).
     ///
     /// # Errors
     ///
-    /// The error `decide` returned, or a database failure; nothing is written then.
-    fn sweep(
+    /// [`StoreError::NotFound`]; [`StoreError::Domain`] holding an [`ExtendError`](guardrail_core::extension::ExtendError).
+    fn extend_machine(
         &self,
+        vault_id: &VaultId,
+        machine_id: &MachineId,
+        request: &ExtendRequest,
         now: DateTime<Utc>,
-        purge_before: DateTime<Utc>,
-        limit: u32,
-        decide: &mut dyn FnMut(SweepCandidates) -> StoreResult<SweepPlan>,
-    ) -> StoreResult<SweepReport>;
+    ) -> StoreResult<(Machine, ExtensionChain)> {
+        self.change_expiry(vault_id, machine_id, &mut |machine, chain| {
+            extend(machine, chain, request.clone(), now).map_err(StoreError::domain)
+        })
+    }
+
+    /// Reverts the latest un-reverted extension (the core's `revert`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Domain`] holding a [`RevertError`](guardrail_core::extension::RevertError).
+    fn revert_extension(
+        &self,
+        vault_id: &VaultId,
+        machine_id: &MachineId,
+        by: &OwnerId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Machine, ExtensionChain)> {
+        self.change_expiry(vault_id, machine_id, &mut |machine, chain| {
+            revert(machine, chain, by, now).map_err(StoreError::domain)
+        })
+    }
+
+    /// Runs one sweeper batch in one transaction: loads at most `limit` machines due to be
+    /// marked expired (`state <> 'expired' AND expires_at <= now`) and at most `limit` due to be
+    /// purged (`expires_at <= now - 30 days`), each with its vault owner, plans the sweep with
+    /// the core's `plan_sweep`, marks and deletes what the plan lists (deleting as
+    /// [`MachineStore::delete_machine`] does), and appends the plan's audit events. Both loads
+    /// use indexes on `expires_at`, so a batch costs in proportion to the machines due, not to
+    /// all machines stored. Call it again while it reports changes to drain a backlog.
+    ///
+    /// # Errors
+    ///
+    /// A database failure; nothing is written then.
+    fn sweep(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<SweepReport>;
 }
 
 /// Projects, membership, secrets, grants and per-machine read versions.

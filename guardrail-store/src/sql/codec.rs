@@ -77,7 +77,8 @@ pub(crate) fn vault_params(vault: &Vault) -> Result<Vec<super::Value>, StoreErro
         plan_str(vault.plan),
         vault.machine_limit,
         allowlist,
-    ])
+    ]
+    .to_vec())
 }
 
 pub(crate) const TOKEN_COLUMNS: &str = "id, vault_id, hash, machine_name, description, \
@@ -119,7 +120,8 @@ pub(crate) fn token_params(token: &BootstrapToken) -> Result<Vec<super::Value>, 
         token.created_at,
         token.expires_at,
         token_state_str(token.state),
-    ])
+    ]
+    .to_vec())
 }
 
 pub(crate) const MACHINE_COLUMNS: &str = "id, vault_id, name, description, public_key, state, \
@@ -152,7 +154,8 @@ pub(crate) fn machine_params(machine: &Machine) -> Result<Vec<super::Value>, Sto
         machine.expires_at,
         serde_json::to_string(&machine.guardrails)?,
         machine.token_id.as_str(),
-    ])
+    ]
+    .to_vec())
 }
 
 pub(crate) const EXTENSION_COLUMNS: &str =
@@ -220,7 +223,8 @@ pub(crate) fn audit_params(event: &AuditEvent) -> Result<Vec<super::Value>, Stor
         target_id,
         event.source_ip.map(|ip| ip.to_string()),
         serde_json::to_string(&event.detail)?,
-    ])
+    ]
+    .to_vec())
 }
 
 pub(crate) const PROJECT_COLUMNS: &str = "id, vault_id, name, created_at";

@@ -7,7 +7,7 @@
 //! `BEGIN IMMEDIATE` instead) and column types, which the backends convert in [`Value`].
 
 pub(crate) mod codec;
-mod ops;
+pub(crate) mod ops;
 
 use chrono::{DateTime, Utc};
 
@@ -74,10 +74,10 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// Builds a `Vec<Value>` from expressions that convert into [`Value`].
+/// Builds an array of [`Value`] from expressions that convert into it.
 macro_rules! params {
     ($($value:expr),* $(,)?) => {
-        vec![$($crate::sql::Value::from($value)),*]
+        [$($crate::sql::Value::from($value)),*]
     };
 }
 pub(crate) use params;

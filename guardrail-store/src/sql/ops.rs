@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use guardrail_core::audit::{AuditAction, AuditEvent};
-use guardrail_core::extension::Extension;
+use guardrail_core::extension::{ChainUpdate, Extension, ExtensionChain};
 use guardrail_core::guardrail::IpAllowlist;
 use guardrail_core::ids::{MachineId, OwnerId, ProjectId, SecretId, TokenId, VaultId};
-use guardrail_core::machine::{Machine, MachineState};
+use guardrail_core::machine::{Machine, MachineState, PURGE_AFTER_DAYS, Registration};
 use guardrail_core::plan::{Owner, Plan, Vault};
 use guardrail_core::request::{NonceOutcome, NonceStore, NonceStoreError};
-use guardrail_core::token::{BootstrapToken, TokenHash, TokenState};
+use guardrail_core::sweep::plan_sweep;
+use guardrail_core::token::{
+    BootstrapToken, TokenHash, TokenState, revoke_token as core_revoke_token,
+};
 
 use super::codec::{
     self, AUDIT_COLUMNS, EXTENSION_COLUMNS, MACHINE_COLUMNS, OWNER_COLUMNS, PROJECT_COLUMNS,
@@ -21,15 +24,29 @@ use super::{Dialect, Row, SqlBackend, SqlStore, Tx, Value, params};
 use crate::codec::{machine_state_str, plan_str, set_detail_count, token_state_str};
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, ExpiryChange,
-    GuardrailsChange, LockoutKey, LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts,
-    Registration, RegistrationContext, SecretRecord, StateChange, SweepCandidates, SweepPlan,
-    SweepReport, WebhookId, WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, LockoutKey,
+    LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext,
+    SecretRecord, SweepReport, WebhookId, WebhookSubscription,
 };
 use crate::traits::{
     AuditStore, GuardStore, LeaseStore, MachineStore, SecretStore, StoreResult, TokenStore,
     VaultStore,
 };
+
+/// The instant before which expired machines are purged: the core's purge delay before `now`.
+pub(crate) fn purge_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::TimeDelta::try_days(PURGE_AFTER_DAYS)
+        .and_then(|delay| now.checked_sub_signed(delay))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn prefixed_machine_columns() -> String {
+    MACHINE_COLUMNS
+        .split(", ")
+        .map(|column| format!("m.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn decode_all<T>(rows: Vec<Row>, decode: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
     rows.iter().map(decode).collect()
@@ -304,7 +321,8 @@ impl<B: SqlBackend> TokenStore for SqlStore<B> {
         &self,
         vault_id: &VaultId,
         token_id: &TokenId,
-        audit: &AuditEvent,
+        revoked_by: &OwnerId,
+        now: DateTime<Utc>,
     ) -> StoreResult<BootstrapToken> {
         self.backend.write(&mut |tx| {
             let sql = format!(
@@ -314,26 +332,20 @@ impl<B: SqlBackend> TokenStore for SqlStore<B> {
             let row = tx
                 .query_one(&sql, &params![vault_id.as_str(), token_id.as_str()])?
                 .ok_or_else(|| StoreError::not_found("token", token_id))?;
-            let mut token = codec::token(&row)?;
-            if token.state != TokenState::Unused {
-                return Err(StoreError::conflict(format!(
-                    "token `{token_id}` is {} and cannot be revoked; revoke its machine instead",
-                    token_state_str(token.state)
-                )));
-            }
+            let (revoked, event) = core_revoke_token(codec::token(&row)?, revoked_by, now)
+                .map_err(StoreError::domain)?;
             tx.execute(
                 "UPDATE tokens SET state = $1 WHERE id = $2",
-                &params![token_state_str(TokenState::Revoked), token_id.as_str()],
+                &params![token_state_str(revoked.state), token_id.as_str()],
             )?;
-            insert_audit(tx, audit)?;
-            token.state = TokenState::Revoked;
-            Ok(token)
+            insert_audit(tx, &event)?;
+            Ok(revoked)
         })
     }
 }
 
 impl<B: SqlBackend> MachineStore for SqlStore<B> {
-    fn register_machine(
+    fn register_machine_with(
         &self,
         hash: &TokenHash,
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
@@ -384,7 +396,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
             let changed = tx.execute(
                 "UPDATE tokens SET state = $1 WHERE id = $2 AND state = $3",
                 &params![
-                    token_state_str(TokenState::Used),
+                    token_state_str(registration.token.state),
                     token.id.as_str(),
                     token_state_str(TokenState::Unused)
                 ],
@@ -403,7 +415,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
                 ),
                 &codec::machine_params(&registration.machine)?,
             )?;
-            insert_audits(tx, &registration.audit)?;
+            insert_audit(tx, &registration.event)?;
             Ok(registration.machine.clone())
         })
     }
@@ -458,44 +470,25 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         })
     }
 
-    fn update_machine_state(
+    fn update_machine(
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<StateChange>,
+        decide: &mut dyn FnMut(Machine) -> StoreResult<(Machine, AuditEvent)>,
     ) -> StoreResult<Machine> {
         self.backend.write(&mut |tx| {
-            let mut machine = lock_machine(tx, vault_id, machine_id)?;
-            let change = decide(&machine)?;
+            let machine = lock_machine(tx, vault_id, machine_id)?;
+            let (changed, event) = decide(machine)?;
             tx.execute(
-                "UPDATE machines SET state = $1 WHERE id = $2",
-                &params![machine_state_str(change.state), machine_id.to_string()],
-            )?;
-            insert_audits(tx, &change.audit)?;
-            machine.state = change.state;
-            Ok(machine)
-        })
-    }
-
-    fn update_guardrails(
-        &self,
-        vault_id: &VaultId,
-        machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<GuardrailsChange>,
-    ) -> StoreResult<Machine> {
-        self.backend.write(&mut |tx| {
-            let mut machine = lock_machine(tx, vault_id, machine_id)?;
-            let change = decide(&machine)?;
-            tx.execute(
-                "UPDATE machines SET guardrails = $1 WHERE id = $2",
+                "UPDATE machines SET state = $1, guardrails = $2 WHERE id = $3",
                 &params![
-                    serde_json::to_string(&change.guardrails)?,
+                    machine_state_str(changed.state),
+                    serde_json::to_string(&changed.guardrails)?,
                     machine_id.to_string()
                 ],
             )?;
-            insert_audits(tx, &change.audit)?;
-            machine.guardrails = change.guardrails;
-            Ok(machine)
+            insert_audit(tx, &event)?;
+            Ok(changed)
         })
     }
 
@@ -503,75 +496,80 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine) -> StoreResult<Vec<AuditEvent>>,
+        decide: &mut dyn FnMut(Machine) -> StoreResult<AuditEvent>,
     ) -> StoreResult<Machine> {
         self.backend.write(&mut |tx| {
             let machine = lock_machine(tx, vault_id, machine_id)?;
-            let audit = decide(&machine)?;
+            let event = decide(machine.clone())?;
             delete_machine_row(tx, machine_id)?;
-            insert_audits(tx, &audit)?;
+            insert_audit(tx, &event)?;
             Ok(machine)
         })
     }
 
-    fn extension_chain(&self, machine_id: &MachineId) -> StoreResult<Vec<Extension>> {
-        self.backend.read(&mut |tx| load_chain(tx, machine_id))
+    fn extension_chain(&self, machine_id: &MachineId) -> StoreResult<ExtensionChain> {
+        self.backend
+            .read(&mut |tx| load_chain(tx, machine_id).map(ExtensionChain::from_extensions))
     }
 
     fn change_expiry(
         &self,
         vault_id: &VaultId,
         machine_id: &MachineId,
-        decide: &mut dyn FnMut(&Machine, &[Extension]) -> StoreResult<ExpiryChange>,
-    ) -> StoreResult<(Machine, Vec<Extension>)> {
+        decide: &mut dyn FnMut(Machine, ExtensionChain) -> StoreResult<ChainUpdate>,
+    ) -> StoreResult<(Machine, ExtensionChain)> {
         self.backend.write(&mut |tx| {
             // The machine row lock also guards its chain: every chain write locks it first.
-            let mut machine = lock_machine(tx, vault_id, machine_id)?;
-            let chain = load_chain(tx, machine_id)?;
-            let change = decide(&machine, &chain)?;
+            let machine = lock_machine(tx, vault_id, machine_id)?;
+            let chain = ExtensionChain::from_extensions(load_chain(tx, machine_id)?);
+            let update = decide(machine, chain)?;
             tx.execute(
                 "UPDATE machines SET expires_at = $1 WHERE id = $2",
-                &params![change.expires_at, machine_id.to_string()],
+                &params![update.machine.expires_at, machine_id.to_string()],
             )?;
-            write_chain(tx, machine_id, &change.chain)?;
-            insert_audits(tx, &change.audit)?;
-            machine.expires_at = change.expires_at;
-            Ok((machine, change.chain.clone()))
+            write_chain(tx, machine_id, update.chain.extensions())?;
+            insert_audit(tx, &update.event)?;
+            Ok((update.machine, update.chain))
         })
     }
 
-    fn sweep(
-        &self,
-        now: DateTime<Utc>,
-        purge_before: DateTime<Utc>,
-        limit: u32,
-        decide: &mut dyn FnMut(SweepCandidates) -> StoreResult<SweepPlan>,
-    ) -> StoreResult<SweepReport> {
+    fn sweep(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<SweepReport> {
+        let purge_before = purge_cutoff(now);
         self.backend.write(&mut |tx| {
-            let lock = tx.for_update();
-            // The condition `state <> 'expired'` matches the partial index
-            // `machines_unexpired_expiry` word for word, so the planner can use it.
-            let rows = tx.query(
+            let lock = match tx.dialect() {
+                Dialect::Postgres => " FOR UPDATE OF m",
+                Dialect::Sqlite => "",
+            };
+            let columns = prefixed_machine_columns();
+            // `m.state <> 'expired'` repeats the predicate of the partial index
+            // `machines_unexpired_expiry`, so the planner can use that index.
+            let due_expire = tx.query(
                 &format!(
-                    "SELECT {MACHINE_COLUMNS} FROM machines \
-                     WHERE state <> 'expired' AND expires_at <= $1 \
-                     ORDER BY expires_at LIMIT $2{lock}"
+                    "SELECT {columns}, v.owner_id FROM machines m \
+                     JOIN vaults v ON v.id = m.vault_id \
+                     WHERE m.state <> 'expired' AND m.expires_at <= $1 \
+                     ORDER BY m.expires_at LIMIT $2{lock}"
                 ),
                 &params![now, limit],
             )?;
-            let to_expire = decode_all(rows, codec::machine)?;
-            let rows = tx.query(
+            let due_purge = tx.query(
                 &format!(
-                    "SELECT {MACHINE_COLUMNS} FROM machines WHERE expires_at <= $1 \
-                     ORDER BY expires_at LIMIT $2{lock}"
+                    "SELECT {columns}, v.owner_id FROM machines m \
+                     JOIN vaults v ON v.id = m.vault_id WHERE m.expires_at <= $1 \
+                     ORDER BY m.expires_at LIMIT $2{lock}"
                 ),
                 &params![purge_before, limit],
             )?;
-            let to_purge = decode_all(rows, codec::machine)?;
-            let plan = decide(SweepCandidates {
-                to_expire,
-                to_purge,
-            })?;
+            let mut candidates: Vec<(Machine, OwnerId)> = Vec::new();
+            for row in due_expire.iter().chain(due_purge.iter()) {
+                let machine = codec::machine(row)?;
+                if candidates.iter().any(|(seen, _)| seen.id == machine.id) {
+                    continue;
+                }
+                let owner_id = codec::parse::<OwnerId>(&row.text(10)?, "owner id")?;
+                candidates.push((machine, owner_id));
+            }
+            let plan = plan_sweep(candidates.iter().map(|(m, o)| (m, o)), now);
 
             let mut report = SweepReport::default();
             for machine_id in &plan.expire {
@@ -586,7 +584,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
             for machine_id in &plan.purge {
                 report.purged += delete_machine_row(tx, machine_id)?;
             }
-            report.audit_entries = insert_audits(tx, &plan.audit)?.len() as u64;
+            report.audit_entries = insert_audits(tx, &plan.events)?.len() as u64;
             Ok(report)
         })
     }
@@ -902,7 +900,7 @@ impl<B: SqlBackend> AuditStore for SqlStore<B> {
 
     fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE vault_id = $1");
-        let mut values = params![query.vault_id.as_str()];
+        let mut values = Vec::from(params![query.vault_id.as_str()]);
         if let Some(action) = query.action {
             values.push(Value::from(action.as_str()));
             sql.push_str(&format!(" AND action = ${}", values.len()));
