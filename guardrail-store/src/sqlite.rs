@@ -93,7 +93,11 @@ impl SqlStore<SqliteBackend> {
         let connection = self.backend.pool.get()?;
         let mut statement =
             connection.prepare(&format!("EXPLAIN QUERY PLAN {}", sqlite_sql(sql)))?;
-        let rows = statement.query_map([], |row| row.get::<_, String>(3))?;
+        // Placeholders are bound to NULL: the plan does not depend on their values.
+        let nulls = std::iter::repeat_n(rusqlite::types::Null, statement.parameter_count());
+        let rows = statement.query_map(rusqlite::params_from_iter(nulls), |row| {
+            row.get::<_, String>(3)
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
