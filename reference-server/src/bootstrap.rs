@@ -41,12 +41,22 @@ pub enum RenderError {
 fn check_token(token: &str) -> Result<(), RenderError> {
     let valid = !token.is_empty()
         && token.len() <= MAX_TOKEN_LEN
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if valid { Ok(()) } else { Err(RenderError::InvalidToken) }
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(RenderError::InvalidToken)
+    }
 }
 
 fn check_printable(what: &'static str, value: &str) -> Result<(), RenderError> {
-    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) { Ok(()) } else { Err(RenderError::NotPrintable(what)) }
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        Ok(())
+    } else {
+        Err(RenderError::NotPrintable(what))
+    }
 }
 
 /// Quotes a value for POSIX sh: `'...'`, with each `'` written as `'\''`.
@@ -59,7 +69,13 @@ fn ps_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-fn render(template: &str, quote: fn(&str) -> String, vault: &VaultId, token: &str, api_url: &PublicUrl) -> Result<String, RenderError> {
+fn render(
+    template: &str,
+    quote: fn(&str) -> String,
+    vault: &VaultId,
+    token: &str,
+    api_url: &PublicUrl,
+) -> Result<String, RenderError> {
     check_token(token)?;
     check_printable("vault id", vault.as_str())?;
     check_printable("public URL", api_url.as_str())?;
@@ -83,7 +99,11 @@ pub fn render_sh(vault: &VaultId, token: &str, api_url: &PublicUrl) -> Result<St
 /// # Errors
 ///
 /// [`RenderError`] when a value fails its check.
-pub fn render_ps1(vault: &VaultId, token: &str, api_url: &PublicUrl) -> Result<String, RenderError> {
+pub fn render_ps1(
+    vault: &VaultId,
+    token: &str,
+    api_url: &PublicUrl,
+) -> Result<String, RenderError> {
     render(PS1_TEMPLATE, ps_quote, vault, token, api_url)
 }
 
@@ -93,7 +113,11 @@ pub fn render_ps1(vault: &VaultId, token: &str, api_url: &PublicUrl) -> Result<S
 /// # Errors
 ///
 /// [`RenderError::InvalidToken`] when the token fails its check.
-pub fn commands(vault: &VaultId, token: &str, api_url: &PublicUrl) -> Result<BootstrapCommands, RenderError> {
+pub fn commands(
+    vault: &VaultId,
+    token: &str,
+    api_url: &PublicUrl,
+) -> Result<BootstrapCommands, RenderError> {
     check_token(token)?;
     let script_url = format!("{api_url}/v1/{vault}/temp-bootstrap/{token}");
     Ok(BootstrapCommands {

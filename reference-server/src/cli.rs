@@ -192,7 +192,9 @@ mod tests {
             "--test-clock",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command else { panic!("expected serve") };
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve")
+        };
         assert_eq!(args.listen.as_deref(), Some("localhost:9000"));
         assert_eq!(args.trusted_proxies, ["10.0.0.0/8", "::1"]);
         assert!(args.allow_private_webhooks);
@@ -203,19 +205,49 @@ mod tests {
     #[test]
     fn vault_subcommands_parse() {
         let cli = Cli::try_parse_from([
-            "guardrail-server", "vault", "create", "--name", "ops", "--plan", "pro", "--machine-limit", "5",
+            "guardrail-server",
+            "vault",
+            "create",
+            "--name",
+            "ops",
+            "--plan",
+            "pro",
+            "--machine-limit",
+            "5",
         ])
         .unwrap();
-        let Command::Vault(VaultCommand::Create { name, plan, machine_limit, database }) = cli.command else {
+        let Command::Vault(VaultCommand::Create {
+            name,
+            plan,
+            machine_limit,
+            database,
+        }) = cli.command
+        else {
             panic!("expected vault create")
         };
-        assert_eq!((name.as_str(), plan, machine_limit, database.database), ("ops", PlanArg::Pro, Some(5), None));
+        assert_eq!(
+            (name.as_str(), plan, machine_limit, database.database),
+            ("ops", PlanArg::Pro, Some(5), None)
+        );
 
         let cli = Cli::try_parse_from([
-            "guardrail-server", "vault", "set-plan", "vault_abc", "--plan", "free", "--database", "sqlite://x.db",
+            "guardrail-server",
+            "vault",
+            "set-plan",
+            "vault_abc",
+            "--plan",
+            "free",
+            "--database",
+            "sqlite://x.db",
         ])
         .unwrap();
-        let Command::Vault(VaultCommand::SetPlan { vault_id, plan, database, .. }) = cli.command else {
+        let Command::Vault(VaultCommand::SetPlan {
+            vault_id,
+            plan,
+            database,
+            ..
+        }) = cli.command
+        else {
             panic!("expected vault set-plan")
         };
         assert_eq!(vault_id, "vault_abc");
@@ -225,14 +257,34 @@ mod tests {
         for sub in ["suspend", "resume"] {
             assert!(Cli::try_parse_from(["guardrail-server", "vault", sub, "vault_abc"]).is_ok());
         }
-        let cli = Cli::try_parse_from(["guardrail-server", "migrate", "--database", "postgres://db/g"]).unwrap();
-        assert!(matches!(cli.command, Command::Migrate(DatabaseArg { database: Some(_) })));
+        let cli = Cli::try_parse_from([
+            "guardrail-server",
+            "migrate",
+            "--database",
+            "postgres://db/g",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Migrate(DatabaseArg { database: Some(_) })
+        ));
     }
 
     #[test]
     fn bad_plan_is_rejected() {
-        let error = Cli::try_parse_from(["guardrail-server", "vault", "create", "--name", "x", "--plan", "gold"])
-            .unwrap_err();
-        assert!(error.to_string().contains("invalid value 'gold'"), "{error}");
+        let error = Cli::try_parse_from([
+            "guardrail-server",
+            "vault",
+            "create",
+            "--name",
+            "x",
+            "--plan",
+            "gold",
+        ])
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("invalid value 'gold'"),
+            "{error}"
+        );
     }
 }

@@ -92,7 +92,10 @@ impl ClientAddressResolver {
     /// An [`Undetermined`] reason when the client cannot be known.
     pub fn resolve_request(&self, request: &HttpRequest) -> Result<IpAddr, Undetermined> {
         let peer = request.peer_addr().ok_or(Undetermined::NoPeer)?;
-        let values = request.headers().get_all(&self.header).map(|value| value.as_bytes());
+        let values = request
+            .headers()
+            .get_all(&self.header)
+            .map(|value| value.as_bytes());
         self.resolve(peer.ip(), values)
     }
 
@@ -154,7 +157,10 @@ pub fn parse_entry(entry: &str) -> Option<IpAddr> {
         if !(after.is_empty() || is_port(after.strip_prefix(':')?)) {
             return None;
         }
-        return inner.parse::<Ipv6Addr>().ok().map(|ip| canonical(IpAddr::V6(ip)));
+        return inner
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|ip| canonical(IpAddr::V6(ip)));
     }
 
     if let Ok(ip) = entry.parse::<IpAddr>() {
@@ -171,7 +177,10 @@ pub fn parse_entry(entry: &str) -> Option<IpAddr> {
 }
 
 fn is_port(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u16>().is_ok()
+    !text.is_empty()
+        && text.len() <= 5
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && text.parse::<u16>().is_ok()
 }
 
 /// Canonicalises a socket address's IP part, for logging a peer.
@@ -194,16 +203,26 @@ mod tests {
         )
     }
 
-    fn resolve(r: &ClientAddressResolver, peer: &str, values: &[&str]) -> Result<IpAddr, Undetermined> {
+    fn resolve(
+        r: &ClientAddressResolver,
+        peer: &str,
+        values: &[&str],
+    ) -> Result<IpAddr, Undetermined> {
         r.resolve(ip(peer), values.iter().map(|v| v.as_bytes()))
     }
 
     #[test]
     fn untrusted_peer_ignores_header() {
         let r = resolver(&["10.0.0.0/8"]);
-        assert_eq!(resolve(&r, "198.51.100.9", &["1.2.3.4"]), Ok(ip("198.51.100.9")));
+        assert_eq!(
+            resolve(&r, "198.51.100.9", &["1.2.3.4"]),
+            Ok(ip("198.51.100.9"))
+        );
         assert_eq!(resolve(&r, "198.51.100.9", &[]), Ok(ip("198.51.100.9")));
-        assert_eq!(resolve(&r, "198.51.100.9", &["garbage"]), Ok(ip("198.51.100.9")));
+        assert_eq!(
+            resolve(&r, "198.51.100.9", &["garbage"]),
+            Ok(ip("198.51.100.9"))
+        );
     }
 
     #[test]
@@ -213,19 +232,28 @@ mod tests {
         assert!(resolve(&r, "::ffff:192.0.2.1", &[]).unwrap().is_ipv4());
         // A mapped peer inside a trusted IPv4 range is trusted.
         let r = resolver(&["10.0.0.0/8"]);
-        assert_eq!(resolve(&r, "::ffff:10.1.1.1", &["203.0.113.5"]), Ok(ip("203.0.113.5")));
+        assert_eq!(
+            resolve(&r, "::ffff:10.1.1.1", &["203.0.113.5"]),
+            Ok(ip("203.0.113.5"))
+        );
     }
 
     #[test]
     fn trusted_peer_without_header_is_undetermined() {
         let r = resolver(&["10.0.0.0/8"]);
-        assert_eq!(resolve(&r, "10.0.0.2", &[]), Err(Undetermined::MissingHeader));
+        assert_eq!(
+            resolve(&r, "10.0.0.2", &[]),
+            Err(Undetermined::MissingHeader)
+        );
     }
 
     #[test]
     fn walk_takes_rightmost_untrusted() {
         let r = resolver(&["10.0.0.0/8", "2001:db8:ffff::/48"]);
-        assert_eq!(resolve(&r, "10.0.0.2", &["203.0.113.5"]), Ok(ip("203.0.113.5")));
+        assert_eq!(
+            resolve(&r, "10.0.0.2", &["203.0.113.5"]),
+            Ok(ip("203.0.113.5"))
+        );
         // The leftmost entry is what the client wrote itself; the rightmost untrusted wins.
         assert_eq!(
             resolve(&r, "10.0.0.2", &["6.6.6.6, 203.0.113.5, 10.0.0.7"]),
@@ -245,7 +273,10 @@ mod tests {
             resolve(&r, "10.0.0.2", &["203.0.113.5", "10.0.0.9, 10.0.0.8"]),
             Ok(ip("203.0.113.5"))
         );
-        assert_eq!(resolve(&r, "10.0.0.2", &["203.0.113.5", "198.51.100.1"]), Ok(ip("198.51.100.1")));
+        assert_eq!(
+            resolve(&r, "10.0.0.2", &["203.0.113.5", "198.51.100.1"]),
+            Ok(ip("198.51.100.1"))
+        );
     }
 
     #[test]
@@ -269,30 +300,46 @@ mod tests {
             "[203.0.113.5]",
             "203.0.113.5/32",
         ] {
-            assert_eq!(resolve(&r, "10.0.0.2", &[value]), Err(Undetermined::InvalidEntry), "entry {value:?}");
+            assert_eq!(
+                resolve(&r, "10.0.0.2", &[value]),
+                Err(Undetermined::InvalidEntry),
+                "entry {value:?}"
+            );
         }
         // Never the proxy's own address, even when a valid entry sits further left.
-        assert_eq!(resolve(&r, "10.0.0.2", &["203.0.113.5, bogus"]), Err(Undetermined::InvalidEntry));
+        assert_eq!(
+            resolve(&r, "10.0.0.2", &["203.0.113.5, bogus"]),
+            Err(Undetermined::InvalidEntry)
+        );
     }
 
     #[test]
     fn invalid_entry_beyond_client_is_ignored() {
         let r = resolver(&["10.0.0.0/8"]);
         // The walk stops at the first untrusted entry, so what lies left of it is not read.
-        assert_eq!(resolve(&r, "10.0.0.2", &["bogus, 203.0.113.5"]), Ok(ip("203.0.113.5")));
+        assert_eq!(
+            resolve(&r, "10.0.0.2", &["bogus, 203.0.113.5"]),
+            Ok(ip("203.0.113.5"))
+        );
     }
 
     #[test]
     fn non_utf8_header_is_undetermined() {
         let r = resolver(&["10.0.0.0/8"]);
         let value: &[u8] = b"203.0.113.5\xff";
-        assert_eq!(r.resolve(ip("10.0.0.2"), [value]), Err(Undetermined::InvalidEntry));
+        assert_eq!(
+            r.resolve(ip("10.0.0.2"), [value]),
+            Err(Undetermined::InvalidEntry)
+        );
     }
 
     #[test]
     fn only_trusted_hops_is_undetermined() {
         let r = resolver(&["10.0.0.0/8"]);
-        assert_eq!(resolve(&r, "10.0.0.2", &["10.0.0.3, 10.0.0.4"]), Err(Undetermined::OnlyTrustedHops));
+        assert_eq!(
+            resolve(&r, "10.0.0.2", &["10.0.0.3, 10.0.0.4"]),
+            Err(Undetermined::OnlyTrustedHops)
+        );
     }
 
     #[test]
@@ -301,7 +348,10 @@ mod tests {
         let mut hops = vec!["203.0.113.5".to_owned()];
         hops.extend((0..MAX_HOPS).map(|i| format!("10.0.0.{}", i % 250)));
         let value = hops.join(",");
-        assert_eq!(resolve(&r, "10.0.0.2", &[&value]), Err(Undetermined::TooManyHops));
+        assert_eq!(
+            resolve(&r, "10.0.0.2", &[&value]),
+            Err(Undetermined::TooManyHops)
+        );
         // One hop fewer reaches the client.
         let value = hops[..MAX_HOPS].join(",");
         assert_eq!(resolve(&r, "10.0.0.2", &[&value]), Ok(ip("203.0.113.5")));
@@ -316,7 +366,10 @@ mod tests {
         assert_eq!(parse_entry("[2001:db8::1]"), Some(ip("2001:db8::1")));
         assert_eq!(parse_entry("[2001:db8::1]:8443"), Some(ip("2001:db8::1")));
         assert_eq!(parse_entry("::ffff:203.0.113.5"), Some(ip("203.0.113.5")));
-        assert_eq!(parse_entry("[::ffff:203.0.113.5]:1"), Some(ip("203.0.113.5")));
+        assert_eq!(
+            parse_entry("[::ffff:203.0.113.5]:1"),
+            Some(ip("203.0.113.5"))
+        );
     }
 
     #[test]
@@ -331,7 +384,10 @@ mod tests {
     #[test]
     fn ipv6_peer_trust() {
         let r = resolver(&["::1/128"]);
-        assert_eq!(resolve(&r, "::1", &["[2001:db8::5]:1234"]), Ok(ip("2001:db8::5")));
+        assert_eq!(
+            resolve(&r, "::1", &["[2001:db8::5]:1234"]),
+            Ok(ip("2001:db8::5"))
+        );
         assert_eq!(resolve(&r, "::2", &["2001:db8::5"]), Ok(ip("::2")));
     }
 

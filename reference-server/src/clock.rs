@@ -67,7 +67,9 @@ pub enum AdvanceError {
         max: u64,
     },
     /// `to` lies before the clock's current instant.
-    #[error("invalid `to` value `{to}`: the test clock never moves back, and it is already at `{now}`")]
+    #[error(
+        "invalid `to` value `{to}`: the test clock never moves back, and it is already at `{now}`"
+    )]
     InThePast {
         /// The rejected target.
         to: String,
@@ -113,14 +115,19 @@ impl TestClock {
     /// [`AdvanceError::TooFarAhead`] when the total offset would pass its bound.
     pub fn advance_seconds(&self, seconds: u64) -> Result<DateTime<Utc>, AdvanceError> {
         if seconds == 0 || seconds > MAX_ADVANCE_SECONDS {
-            return Err(AdvanceError::SecondsOutOfRange { seconds, max: MAX_ADVANCE_SECONDS });
+            return Err(AdvanceError::SecondsOutOfRange {
+                seconds,
+                max: MAX_ADVANCE_SECONDS,
+            });
         }
         // The bound above keeps `seconds` far inside i64.
         let step = TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
         let mut offset = self.lock();
         let next = *offset + step;
         if next.num_seconds() > MAX_TOTAL_OFFSET_SECONDS {
-            return Err(AdvanceError::TooFarAhead { max: MAX_TOTAL_OFFSET_SECONDS });
+            return Err(AdvanceError::TooFarAhead {
+                max: MAX_TOTAL_OFFSET_SECONDS,
+            });
         }
         *offset = next;
         Ok(Utc::now() + next)
@@ -139,11 +146,16 @@ impl TestClock {
         let real = Utc::now();
         let now = real + *offset;
         if to < now {
-            return Err(AdvanceError::InThePast { to: to.to_rfc3339(), now: now.to_rfc3339() });
+            return Err(AdvanceError::InThePast {
+                to: to.to_rfc3339(),
+                now: now.to_rfc3339(),
+            });
         }
         let next = to - real;
         if next.num_seconds() > MAX_TOTAL_OFFSET_SECONDS {
-            return Err(AdvanceError::TooFarAhead { max: MAX_TOTAL_OFFSET_SECONDS });
+            return Err(AdvanceError::TooFarAhead {
+                max: MAX_TOTAL_OFFSET_SECONDS,
+            });
         }
         *offset = next.max(*offset);
         Ok(real + *offset)
@@ -194,7 +206,12 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(result.unwrap_err(), AdvanceError::TooFarAhead { max: MAX_TOTAL_OFFSET_SECONDS });
+        assert_eq!(
+            result.unwrap_err(),
+            AdvanceError::TooFarAhead {
+                max: MAX_TOTAL_OFFSET_SECONDS
+            }
+        );
         assert!(clock.offset().num_seconds() <= MAX_TOTAL_OFFSET_SECONDS);
     }
 

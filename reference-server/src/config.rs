@@ -33,8 +33,8 @@
 //!
 //! The secret-encryption key comes from `GUARDRAIL_SECRET_KEY` (kept out of flags and files, so
 //! that it never shows in a process list) or from a key file. Setting both is rejected. With
-//! neither, a SQLite database gets a key file beside it (`PATH.key`); a PostgreSQL database must
-//! be given a key, because replicas must share it; an in-memory database gets a key that lives
+//! neither, a SQLite database gets a key file beside it (`PATH.key`). A PostgreSQL database must
+//! be given a key, because replicas must share it. An in-memory database gets a key that lives
 //! as long as the process.
 
 use std::fmt;
@@ -65,11 +65,11 @@ pub enum ConfigError {
     Invalid {
         /// The setting, such as `public URL`.
         setting: &'static str,
-        /// Where the value came from, such as `--listen` or `GUARDRAIL_LISTEN`.
+        /// The value's source, such as `--listen` or `GUARDRAIL_LISTEN`.
         origin: String,
         /// The value, or a placeholder for secrets.
         value: String,
-        /// What is wrong and what to do.
+        /// The problem and how to fix it.
         reason: String,
     },
     /// A setting that has no default and was not given.
@@ -103,7 +103,12 @@ pub enum ConfigError {
 
 impl ConfigError {
     fn invalid(setting: &'static str, raw: &Raw, reason: impl Into<String>) -> Self {
-        Self::Invalid { setting, origin: raw.origin.clone(), value: raw.value.clone(), reason: reason.into() }
+        Self::Invalid {
+            setting,
+            origin: raw.origin.clone(),
+            value: raw.value.clone(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -146,13 +151,15 @@ impl FileConfig {
     ///
     /// [`ConfigError::ReadFile`] or [`ConfigError::ParseFile`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(path, &text)
     }
 }
 
-/// Where the server listens.
+/// The address or addresses the server listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenAddr {
     /// `localhost:PORT`: both 127.0.0.1 and ::1.
@@ -195,7 +202,9 @@ impl FromStr for ListenAddr {
 
     fn from_str(text: &str) -> Result<Self, String> {
         if let Some(port) = text.strip_prefix("localhost:") {
-            let port: u16 = port.parse().map_err(|_| format!("`{port}` is not a port number"))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("`{port}` is not a port number"))?;
             if port == 0 {
                 // Two sockets on port 0 would get two different ports.
                 return Err("`localhost` needs a fixed port, not 0".to_owned());
@@ -243,7 +252,10 @@ impl FromStr for PublicUrl {
 
     fn from_str(text: &str) -> Result<Self, String> {
         if text.ends_with('/') {
-            return Err(format!("remove the trailing slash: `{}`", text.trim_end_matches('/')));
+            return Err(format!(
+                "remove the trailing slash: `{}`",
+                text.trim_end_matches('/')
+            ));
         }
         let url = url::Url::parse(text).map_err(|error| format!("not a URL ({error})"))?;
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
@@ -262,14 +274,18 @@ impl FromStr for PublicUrl {
                         .to_owned(),
                 );
             }
-            _ => return Err("expected `https://HOST[:PORT]` or `http://localhost[:PORT]`".to_owned()),
+            _ => {
+                return Err(
+                    "expected `https://HOST[:PORT]` or `http://localhost[:PORT]`".to_owned(),
+                );
+            }
         }
         let canonical = url.as_str().trim_end_matches('/').to_owned();
         Ok(Self(canonical))
     }
 }
 
-/// Which database to use. `Debug` and `Display` hide a PostgreSQL password.
+/// The database to use. `Debug` and `Display` hide a PostgreSQL password.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `sqlite://PATH`: a file (relative to the working folder unless absolute).
@@ -322,7 +338,9 @@ impl FromStr for DatabaseUrl {
         }
         if let Some(path) = text.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err("`sqlite://` needs a file path, as in `sqlite://guardrail.sqlite3`".to_owned());
+                return Err(
+                    "`sqlite://` needs a file path, as in `sqlite://guardrail.sqlite3`".to_owned(),
+                );
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
@@ -359,7 +377,7 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Where the secret-encryption key comes from.
+/// The source of the secret-encryption key.
 pub enum SecretKeySource {
     /// A key file that must exist.
     File(PathBuf),
@@ -385,7 +403,7 @@ impl fmt::Debug for SecretKeySource {
 /// The validated `serve` configuration.
 #[derive(Debug)]
 pub struct ServeConfig {
-    /// Where to listen.
+    /// The listen address.
     pub listen: ListenAddr,
     /// The URL clients reach the server at.
     pub public_url: PublicUrl,
@@ -439,21 +457,43 @@ impl Environment for ProcessEnvironment {
 
 impl<S: std::hash::BuildHasher> Environment for std::collections::HashMap<&str, &str, S> {
     fn var(&self, name: &str) -> Option<String> {
-        self.get(name).filter(|value| !value.is_empty()).map(|value| (*value).to_owned())
+        self.get(name)
+            .filter(|value| !value.is_empty())
+            .map(|value| (*value).to_owned())
     }
 }
 
-fn pick(flag: Option<&str>, flag_name: &str, env: &dyn Environment, env_name: &str, file: Option<String>, file_key: &str) -> Option<Raw> {
+fn pick(
+    flag: Option<&str>,
+    flag_name: &str,
+    env: &dyn Environment,
+    env_name: &str,
+    file: Option<String>,
+    file_key: &str,
+) -> Option<Raw> {
     if let Some(value) = flag {
-        return Some(Raw { value: value.to_owned(), origin: flag_name.to_owned() });
+        return Some(Raw {
+            value: value.to_owned(),
+            origin: flag_name.to_owned(),
+        });
     }
     if let Some(value) = env.var(env_name) {
-        return Some(Raw { value, origin: env_name.to_owned() });
+        return Some(Raw {
+            value,
+            origin: env_name.to_owned(),
+        });
     }
-    file.map(|value| Raw { value, origin: format!("config key `{file_key}`") })
+    file.map(|value| Raw {
+        value,
+        origin: format!("config key `{file_key}`"),
+    })
 }
 
-fn parse_with<T>(setting: &'static str, raw: &Raw, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+fn parse_with<T>(
+    setting: &'static str,
+    raw: &Raw,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
     parse(&raw.value).map_err(|reason| ConfigError::invalid(setting, raw, reason))
 }
 
@@ -466,7 +506,9 @@ fn parse_bool(text: &str) -> Result<bool, String> {
 }
 
 fn parse_bounded(text: &str, min: u64, max: u64, unit: &str) -> Result<u64, String> {
-    let value: u64 = text.parse().map_err(|_| format!("expected a whole number of {unit}"))?;
+    let value: u64 = text
+        .parse()
+        .map_err(|_| format!("expected a whole number of {unit}"))?;
     if !(min..=max).contains(&value) {
         return Err(format!("expected {min} to {max} {unit}"));
     }
@@ -478,13 +520,20 @@ fn parse_bounded(text: &str, min: u64, max: u64, unit: &str) -> Result<u64, Stri
 fn parse_proxy(text: &str) -> Result<IpNetwork, String> {
     let text = text.trim();
     let network: IpNetwork = if text.contains('/') {
-        text.parse().map_err(|error| format!("not a CIDR ({error})"))?
+        text.parse()
+            .map_err(|error| format!("not a CIDR ({error})"))?
     } else {
-        let ip: IpAddr = text.parse().map_err(|_| "not an IP address or CIDR".to_owned())?;
+        let ip: IpAddr = text
+            .parse()
+            .map_err(|_| "not an IP address or CIDR".to_owned())?;
         IpNetwork::from(ip)
     };
     if network.network() != network.ip() {
-        return Err(format!("host bits are set: write `{}/{}`", network.network(), network.prefix()));
+        return Err(format!(
+            "host bits are set: write `{}/{}`",
+            network.network(),
+            network.prefix()
+        ));
     }
     if let IpNetwork::V6(v6) = network
         && v6.ip().to_ipv4_mapped().is_some()
@@ -508,7 +557,10 @@ impl ServeConfig {
     ///
     /// A [`ConfigError`] naming the first setting that is invalid, missing or in conflict.
     pub fn resolve(args: &ServeArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
-        let config_path = args.config.clone().or_else(|| env.var("GUARDRAIL_CONFIG").map(PathBuf::from));
+        let config_path = args
+            .config
+            .clone()
+            .or_else(|| env.var("GUARDRAIL_CONFIG").map(PathBuf::from));
         let file = match &config_path {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
@@ -521,15 +573,35 @@ impl ServeConfig {
     /// # Errors
     ///
     /// A [`ConfigError`] naming the first setting that is invalid, missing or in conflict.
-    pub fn resolve_with_file(args: &ServeArgs, env: &dyn Environment, file: FileConfig) -> Result<Self, ConfigError> {
-        let listen = match pick(args.listen.as_deref(), "--listen", env, "GUARDRAIL_LISTEN", file.listen, "listen") {
+    pub fn resolve_with_file(
+        args: &ServeArgs,
+        env: &dyn Environment,
+        file: FileConfig,
+    ) -> Result<Self, ConfigError> {
+        let listen = match pick(
+            args.listen.as_deref(),
+            "--listen",
+            env,
+            "GUARDRAIL_LISTEN",
+            file.listen,
+            "listen",
+        ) {
             Some(raw) => parse_with("listen address", &raw, str::parse)?,
             None => ListenAddr::Socket(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080)),
         };
 
-        let public_url = match pick(args.public_url.as_deref(), "--public-url", env, "GUARDRAIL_PUBLIC_URL", file.public_url, "public_url") {
+        let public_url = match pick(
+            args.public_url.as_deref(),
+            "--public-url",
+            env,
+            "GUARDRAIL_PUBLIC_URL",
+            file.public_url,
+            "public_url",
+        ) {
             Some(raw) => parse_with("public URL", &raw, str::parse)?,
-            None if listen.is_loopback() && listen.port() != 0 => PublicUrl(format!("http://localhost:{}", listen.port())),
+            None if listen.is_loopback() && listen.port() != 0 => {
+                PublicUrl(format!("http://localhost:{}", listen.port()))
+            }
             None => {
                 return Err(ConfigError::Missing {
                     setting: "public URL",
@@ -538,7 +610,14 @@ impl ServeConfig {
             }
         };
 
-        let database = match pick(args.database.as_deref(), "--database", env, "GUARDRAIL_DATABASE", file.database, "database") {
+        let database = match pick(
+            args.database.as_deref(),
+            "--database",
+            env,
+            "GUARDRAIL_DATABASE",
+            file.database,
+            "database",
+        ) {
             Some(raw) => parse_with("database URL", &raw, str::parse)?,
             None => DatabaseUrl::Sqlite(PathBuf::from("guardrail.sqlite3")),
         };
@@ -555,20 +634,42 @@ impl ServeConfig {
 
         let trusted_proxies = Self::trusted_proxies(args, env, file.trusted_proxies)?;
 
-        let client_ip_header = match pick(args.client_ip_header.as_deref(), "--client-ip-header", env, "GUARDRAIL_CLIENT_IP_HEADER", file.client_ip_header, "client_ip_header") {
+        let client_ip_header = match pick(
+            args.client_ip_header.as_deref(),
+            "--client-ip-header",
+            env,
+            "GUARDRAIL_CLIENT_IP_HEADER",
+            file.client_ip_header,
+            "client_ip_header",
+        ) {
             Some(raw) => parse_with("client IP header", &raw, parse_header)?,
             None => HeaderName::from_static("x-forwarded-for"),
         };
 
-        let allow_private_webhooks = Self::switch(args.allow_private_webhooks, "--allow-private-webhooks", env, "GUARDRAIL_ALLOW_PRIVATE_WEBHOOKS", file.allow_private_webhooks, "allow_private_webhooks")?;
-        let test_clock = Self::switch(args.test_clock, "--test-clock", env, "GUARDRAIL_TEST_CLOCK", file.test_clock, "test_clock")?;
+        let allow_private_webhooks = Self::switch(
+            args.allow_private_webhooks,
+            "--allow-private-webhooks",
+            env,
+            "GUARDRAIL_ALLOW_PRIVATE_WEBHOOKS",
+            file.allow_private_webhooks,
+            "allow_private_webhooks",
+        )?;
+        let test_clock = Self::switch(
+            args.test_clock,
+            "--test-clock",
+            env,
+            "GUARDRAIL_TEST_CLOCK",
+            file.test_clock,
+            "test_clock",
+        )?;
 
         let key_file = pick(
             args.secret_key_file.as_deref().and_then(Path::to_str),
             "--secret-key-file",
             env,
             "GUARDRAIL_SECRET_KEY_FILE",
-            file.secret_key_file.map(|path| path.to_string_lossy().into_owned()),
+            file.secret_key_file
+                .map(|path| path.to_string_lossy().into_owned()),
             "secret_key_file",
         );
         let secret_key = match (key_file, env.var("GUARDRAIL_SECRET_KEY")) {
@@ -579,12 +680,13 @@ impl ServeConfig {
             }
             (Some(raw), None) => SecretKeySource::File(PathBuf::from(raw.value)),
             (None, Some(encoded)) => {
-                let key = SecretKey::from_base64(&encoded).map_err(|error| ConfigError::Invalid {
-                    setting: "secret key",
-                    origin: "GUARDRAIL_SECRET_KEY".to_owned(),
-                    value: "(hidden)".to_owned(),
-                    reason: error.to_string(),
-                })?;
+                let key =
+                    SecretKey::from_base64(&encoded).map_err(|error| ConfigError::Invalid {
+                        setting: "secret key",
+                        origin: "GUARDRAIL_SECRET_KEY".to_owned(),
+                        value: "(hidden)".to_owned(),
+                        reason: error.to_string(),
+                    })?;
                 SecretKeySource::Inline(key)
             }
             (None, None) => match &database {
@@ -603,23 +705,87 @@ impl ServeConfig {
             },
         };
 
-        let log_format = match pick(args.log_format.as_deref(), "--log-format", env, "GUARDRAIL_LOG_FORMAT", file.log_format, "log_format") {
+        let log_format = match pick(
+            args.log_format.as_deref(),
+            "--log-format",
+            env,
+            "GUARDRAIL_LOG_FORMAT",
+            file.log_format,
+            "log_format",
+        ) {
             Some(raw) => parse_with("log format", &raw, str::parse)?,
             None => LogFormat::Text,
         };
 
-        let seconds = |flag: &Option<String>, flag_name, env_name, file_value: Option<u64>, key, setting, default, min, max| -> Result<u64, ConfigError> {
-            match pick(flag.as_deref(), flag_name, env, env_name, file_value.map(|v| v.to_string()), key) {
-                Some(raw) => parse_with(setting, &raw, |text| parse_bounded(text, min, max, "seconds")),
+        let seconds = |flag: &Option<String>,
+                       flag_name,
+                       env_name,
+                       file_value: Option<u64>,
+                       key,
+                       setting,
+                       default,
+                       min,
+                       max|
+         -> Result<u64, ConfigError> {
+            match pick(
+                flag.as_deref(),
+                flag_name,
+                env,
+                env_name,
+                file_value.map(|v| v.to_string()),
+                key,
+            ) {
+                Some(raw) => parse_with(setting, &raw, |text| {
+                    parse_bounded(text, min, max, "seconds")
+                }),
                 None => Ok(default),
             }
         };
-        let nonce_skew = seconds(&args.nonce_skew_seconds, "--nonce-skew-seconds", "GUARDRAIL_NONCE_SKEW_SECONDS", file.nonce_skew_seconds, "nonce_skew_seconds", "nonce skew", 60, 1, 600)?;
-        let lockout_period = seconds(&args.lockout_seconds, "--lockout-seconds", "GUARDRAIL_LOCKOUT_SECONDS", file.lockout_seconds, "lockout_seconds", "lockout period", 900, 1, 86_400)?;
-        let sweep_interval = seconds(&args.sweep_interval_seconds, "--sweep-interval-seconds", "GUARDRAIL_SWEEP_INTERVAL_SECONDS", file.sweep_interval_seconds, "sweep_interval_seconds", "sweep interval", 60, 1, 60)?;
+        let nonce_skew = seconds(
+            &args.nonce_skew_seconds,
+            "--nonce-skew-seconds",
+            "GUARDRAIL_NONCE_SKEW_SECONDS",
+            file.nonce_skew_seconds,
+            "nonce_skew_seconds",
+            "nonce skew",
+            60,
+            1,
+            600,
+        )?;
+        let lockout_period = seconds(
+            &args.lockout_seconds,
+            "--lockout-seconds",
+            "GUARDRAIL_LOCKOUT_SECONDS",
+            file.lockout_seconds,
+            "lockout_seconds",
+            "lockout period",
+            900,
+            1,
+            86_400,
+        )?;
+        let sweep_interval = seconds(
+            &args.sweep_interval_seconds,
+            "--sweep-interval-seconds",
+            "GUARDRAIL_SWEEP_INTERVAL_SECONDS",
+            file.sweep_interval_seconds,
+            "sweep_interval_seconds",
+            "sweep interval",
+            60,
+            1,
+            60,
+        )?;
 
-        let lockout_failures = match pick(args.lockout_failures.as_deref(), "--lockout-failures", env, "GUARDRAIL_LOCKOUT_FAILURES", file.lockout_failures.map(|v| v.to_string()), "lockout_failures") {
-            Some(raw) => parse_with("lockout failures", &raw, |text| parse_bounded(text, 1, 100, "failures"))?,
+        let lockout_failures = match pick(
+            args.lockout_failures.as_deref(),
+            "--lockout-failures",
+            env,
+            "GUARDRAIL_LOCKOUT_FAILURES",
+            file.lockout_failures.map(|v| v.to_string()),
+            "lockout_failures",
+        ) {
+            Some(raw) => parse_with("lockout failures", &raw, |text| {
+                parse_bounded(text, 1, 100, "failures")
+            })?,
             None => 3,
         };
 
@@ -642,11 +808,18 @@ impl ServeConfig {
         })
     }
 
-    fn trusted_proxies(args: &ServeArgs, env: &dyn Environment, file: Option<Vec<String>>) -> Result<Vec<IpNetwork>, ConfigError> {
+    fn trusted_proxies(
+        args: &ServeArgs,
+        env: &dyn Environment,
+        file: Option<Vec<String>>,
+    ) -> Result<Vec<IpNetwork>, ConfigError> {
         let (entries, origin) = if !args.trusted_proxies.is_empty() {
             (args.trusted_proxies.clone(), "--trusted-proxy".to_owned())
         } else if let Some(value) = env.var("GUARDRAIL_TRUSTED_PROXIES") {
-            (value.split(',').map(str::to_owned).collect(), "GUARDRAIL_TRUSTED_PROXIES".to_owned())
+            (
+                value.split(',').map(str::to_owned).collect(),
+                "GUARDRAIL_TRUSTED_PROXIES".to_owned(),
+            )
         } else if let Some(list) = file {
             (list, "config key `trusted_proxies`".to_owned())
         } else {
@@ -655,15 +828,32 @@ impl ServeConfig {
         entries
             .into_iter()
             .map(|value| {
-                let raw = Raw { value, origin: origin.clone() };
+                let raw = Raw {
+                    value,
+                    origin: origin.clone(),
+                };
                 parse_with("trusted proxy", &raw, parse_proxy)
             })
             .collect()
     }
 
-    fn switch(flag: bool, flag_name: &str, env: &dyn Environment, env_name: &str, file: Option<bool>, key: &str) -> Result<bool, ConfigError> {
+    fn switch(
+        flag: bool,
+        flag_name: &str,
+        env: &dyn Environment,
+        env_name: &str,
+        file: Option<bool>,
+        key: &str,
+    ) -> Result<bool, ConfigError> {
         let flag = flag.then_some("true");
-        match pick(flag, flag_name, env, env_name, file.map(|v| v.to_string()), key) {
+        match pick(
+            flag,
+            flag_name,
+            env,
+            env_name,
+            file.map(|v| v.to_string()),
+            key,
+        ) {
             Some(raw) => parse_with("switch", &raw, parse_bool),
             None => Ok(false),
         }
@@ -680,7 +870,11 @@ mod tests {
         pairs.iter().copied().collect()
     }
 
-    fn resolve(args: &ServeArgs, pairs: &[(&'static str, &'static str)], file: &str) -> Result<ServeConfig, ConfigError> {
+    fn resolve(
+        args: &ServeArgs,
+        pairs: &[(&'static str, &'static str)],
+        file: &str,
+    ) -> Result<ServeConfig, ConfigError> {
         let file = FileConfig::parse(Path::new("test.toml"), file)?;
         ServeConfig::resolve_with_file(args, &env(pairs), file)
     }
@@ -692,7 +886,12 @@ mod tests {
         assert_eq!(config.public_url.as_str(), "http://localhost:8080");
         assert_eq!(config.database.to_string(), DEFAULT_DATABASE);
         assert_eq!(config.client_ip_header.as_str(), "x-forwarded-for");
-        assert!(config.client_ip_header.as_str().eq_ignore_ascii_case(DEFAULT_CLIENT_IP_HEADER));
+        assert!(
+            config
+                .client_ip_header
+                .as_str()
+                .eq_ignore_ascii_case(DEFAULT_CLIENT_IP_HEADER)
+        );
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.nonce_skew, Duration::from_secs(60));
         assert_eq!(config.lockout_failures, 3);
@@ -701,7 +900,9 @@ mod tests {
         assert!(!config.allow_private_webhooks);
         assert!(!config.test_clock);
         assert!(config.trusted_proxies.is_empty());
-        assert!(matches!(&config.secret_key, SecretKeySource::CreateBeside(path) if path == Path::new("guardrail.sqlite3.key")));
+        assert!(
+            matches!(&config.secret_key, SecretKeySource::CreateBeside(path) if path == Path::new("guardrail.sqlite3.key"))
+        );
     }
 
     #[test]
@@ -712,12 +913,23 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.lockout_failures, 5);
 
-        let config = resolve(&ServeArgs::default(), &[("GUARDRAIL_LISTEN", "127.0.0.1:7100"), ("GUARDRAIL_LOCKOUT_FAILURES", "")], file).unwrap();
+        let config = resolve(
+            &ServeArgs::default(),
+            &[
+                ("GUARDRAIL_LISTEN", "127.0.0.1:7100"),
+                ("GUARDRAIL_LOCKOUT_FAILURES", ""),
+            ],
+            file,
+        )
+        .unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7100");
         // An empty variable counts as unset, so the file decides.
         assert_eq!(config.lockout_failures, 5);
 
-        let args = ServeArgs { listen: Some("127.0.0.1:7200".into()), ..ServeArgs::default() };
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:7200".into()),
+            ..ServeArgs::default()
+        };
         let config = resolve(&args, &[("GUARDRAIL_LISTEN", "127.0.0.1:7100")], file).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7200");
         assert_eq!(config.public_url.as_str(), "http://localhost:7200");
@@ -725,28 +937,72 @@ mod tests {
 
     #[test]
     fn switches() {
-        let config = resolve(&ServeArgs::default(), &[("GUARDRAIL_TEST_CLOCK", "yes")], "allow_private_webhooks = true").unwrap();
+        let config = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_TEST_CLOCK", "yes")],
+            "allow_private_webhooks = true",
+        )
+        .unwrap();
         assert!(config.test_clock);
         assert!(config.allow_private_webhooks);
         // The environment turns off what the file turns on.
-        let config = resolve(&ServeArgs::default(), &[("GUARDRAIL_ALLOW_PRIVATE_WEBHOOKS", "off")], "allow_private_webhooks = true").unwrap();
+        let config = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_ALLOW_PRIVATE_WEBHOOKS", "off")],
+            "allow_private_webhooks = true",
+        )
+        .unwrap();
         assert!(!config.allow_private_webhooks);
-        let args = ServeArgs { test_clock: true, ..ServeArgs::default() };
-        assert!(resolve(&args, &[("GUARDRAIL_TEST_CLOCK", "false")], "").unwrap().test_clock);
-        let error = resolve(&ServeArgs::default(), &[("GUARDRAIL_TEST_CLOCK", "maybe")], "").unwrap_err();
-        assert_eq!(error.to_string(), "invalid switch `maybe` (from GUARDRAIL_TEST_CLOCK): expected true or false");
+        let args = ServeArgs {
+            test_clock: true,
+            ..ServeArgs::default()
+        };
+        assert!(
+            resolve(&args, &[("GUARDRAIL_TEST_CLOCK", "false")], "")
+                .unwrap()
+                .test_clock
+        );
+        let error = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_TEST_CLOCK", "maybe")],
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid switch `maybe` (from GUARDRAIL_TEST_CLOCK): expected true or false"
+        );
     }
 
     #[test]
     fn listen_forms() {
-        assert_eq!("localhost:9000".parse::<ListenAddr>().unwrap().socket_addrs().len(), 2);
         assert_eq!(
-            "localhost:9000".parse::<ListenAddr>().unwrap().socket_addrs(),
-            ["127.0.0.1:9000".parse::<SocketAddr>().unwrap(), "[::1]:9000".parse().unwrap()]
+            "localhost:9000"
+                .parse::<ListenAddr>()
+                .unwrap()
+                .socket_addrs()
+                .len(),
+            2
         );
-        assert_eq!("[::1]:80".parse::<ListenAddr>().unwrap().socket_addrs(), ["[::1]:80".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(
+            "localhost:9000"
+                .parse::<ListenAddr>()
+                .unwrap()
+                .socket_addrs(),
+            [
+                "127.0.0.1:9000".parse::<SocketAddr>().unwrap(),
+                "[::1]:9000".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            "[::1]:80".parse::<ListenAddr>().unwrap().socket_addrs(),
+            ["[::1]:80".parse::<SocketAddr>().unwrap()]
+        );
         assert!("localhost:0".parse::<ListenAddr>().is_err());
-        let args = ServeArgs { listen: Some("example.com:80".into()), ..ServeArgs::default() };
+        let args = ServeArgs {
+            listen: Some("example.com:80".into()),
+            ..ServeArgs::default()
+        };
         let error = resolve(&args, &[], "").unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -756,37 +1012,89 @@ mod tests {
 
     #[test]
     fn public_url_rules() {
-        for good in ["https://guardrail.example.com", "https://guardrail.example.com:8443", "http://localhost", "http://localhost:8080"] {
+        for good in [
+            "https://guardrail.example.com",
+            "https://guardrail.example.com:8443",
+            "http://localhost",
+            "http://localhost:8080",
+        ] {
             assert_eq!(good.parse::<PublicUrl>().unwrap().as_str(), good);
         }
         let cases = [
-            ("https://example.com/", "remove the trailing slash: `https://example.com`"),
-            ("https://example.com/api", "a public URL has no path, query or fragment"),
-            ("https://example.com?x=1", "a public URL has no path, query or fragment"),
-            ("https://user:pw@example.com", "a public URL has no user name or password"),
-            ("http://example.com", "expected `https://HOST[:PORT]` or `http://localhost[:PORT]`"),
-            ("ftp://example.com", "expected `https://HOST[:PORT]` or `http://localhost[:PORT]`"),
-            ("http://127.0.0.1:8080", "SikkerKey clients accept plain http only for `http://localhost`: write localhost instead"),
+            (
+                "https://example.com/",
+                "remove the trailing slash: `https://example.com`",
+            ),
+            (
+                "https://example.com/api",
+                "a public URL has no path, query or fragment",
+            ),
+            (
+                "https://example.com?x=1",
+                "a public URL has no path, query or fragment",
+            ),
+            (
+                "https://user:pw@example.com",
+                "a public URL has no user name or password",
+            ),
+            (
+                "http://example.com",
+                "expected `https://HOST[:PORT]` or `http://localhost[:PORT]`",
+            ),
+            (
+                "ftp://example.com",
+                "expected `https://HOST[:PORT]` or `http://localhost[:PORT]`",
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "SikkerKey clients accept plain http only for `http://localhost`: write localhost instead",
+            ),
         ];
         for (text, reason) in cases {
             assert_eq!(text.parse::<PublicUrl>().unwrap_err(), reason, "{text}");
         }
-        let error = resolve(&ServeArgs::default(), &[("GUARDRAIL_PUBLIC_URL", "http://example.com")], "").unwrap_err();
-        assert!(error.to_string().starts_with("invalid public URL `http://example.com` (from GUARDRAIL_PUBLIC_URL): "), "{error}");
+        let error = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_PUBLIC_URL", "http://example.com")],
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "invalid public URL `http://example.com` (from GUARDRAIL_PUBLIC_URL): "
+            ),
+            "{error}"
+        );
     }
 
     #[test]
     fn public_url_required_off_loopback() {
         let error = resolve(&ServeArgs::default(), &[], "listen = \"0.0.0.0:8080\"").unwrap_err();
-        assert!(error.to_string().starts_with("missing public URL: set --public-url"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("missing public URL: set --public-url"),
+            "{error}"
+        );
     }
 
     #[test]
     fn database_forms_and_redaction() {
-        assert_eq!("sqlite:///var/lib/g.db".parse::<DatabaseUrl>().unwrap(), DatabaseUrl::Sqlite("/var/lib/g.db".into()));
-        assert_eq!("memory://".parse::<DatabaseUrl>().unwrap(), DatabaseUrl::Memory);
-        let pg: DatabaseUrl = "postgres://guard:hunter2@db.internal:5432/guardrail".parse().unwrap();
-        assert_eq!(pg.to_string(), "postgres://guard:***@db.internal:5432/guardrail");
+        assert_eq!(
+            "sqlite:///var/lib/g.db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/g.db".into())
+        );
+        assert_eq!(
+            "memory://".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Memory
+        );
+        let pg: DatabaseUrl = "postgres://guard:hunter2@db.internal:5432/guardrail"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            pg.to_string(),
+            "postgres://guard:***@db.internal:5432/guardrail"
+        );
         assert!(!format!("{pg:?}").contains("hunter2"));
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
         assert_eq!(
@@ -797,15 +1105,30 @@ mod tests {
 
     #[test]
     fn postgres_needs_a_key() {
-        let error = resolve(&ServeArgs::default(), &[("GUARDRAIL_DATABASE", "postgres://db.internal/g")], "").unwrap_err();
-        assert!(error.to_string().starts_with("missing secret key: a PostgreSQL database"), "{error}");
+        let error = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_DATABASE", "postgres://db.internal/g")],
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("missing secret key: a PostgreSQL database"),
+            "{error}"
+        );
         let config = resolve(
             &ServeArgs::default(),
-            &[("GUARDRAIL_DATABASE", "postgres://db.internal/g"), ("GUARDRAIL_SECRET_KEY_FILE", "/etc/guardrail/key")],
+            &[
+                ("GUARDRAIL_DATABASE", "postgres://db.internal/g"),
+                ("GUARDRAIL_SECRET_KEY_FILE", "/etc/guardrail/key"),
+            ],
             "",
         )
         .unwrap();
-        assert!(matches!(config.secret_key, SecretKeySource::File(ref path) if path == Path::new("/etc/guardrail/key")));
+        assert!(
+            matches!(config.secret_key, SecretKeySource::File(ref path) if path == Path::new("/etc/guardrail/key"))
+        );
     }
 
     #[test]
@@ -816,57 +1139,164 @@ mod tests {
         assert!(matches!(config.secret_key, SecretKeySource::Inline(_)));
         assert!(!format!("{config:?}").contains(encoded));
 
-        let error = resolve(&ServeArgs::default(), &[("GUARDRAIL_SECRET_KEY", "c2hvcnQ=")], "").unwrap_err();
-        assert!(error.to_string().starts_with("invalid secret key `(hidden)` (from GUARDRAIL_SECRET_KEY): "), "{error}");
+        let error = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_SECRET_KEY", "c2hvcnQ=")],
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid secret key `(hidden)` (from GUARDRAIL_SECRET_KEY): "),
+            "{error}"
+        );
 
         let error = resolve(&ServeArgs::default(), &pairs, "secret_key_file = \"/k\"").unwrap_err();
-        assert_eq!(error.to_string(), "both GUARDRAIL_SECRET_KEY and a secret key file are set: keep only one");
+        assert_eq!(
+            error.to_string(),
+            "both GUARDRAIL_SECRET_KEY and a secret key file are set: keep only one"
+        );
 
-        let config = resolve(&ServeArgs::default(), &[("GUARDRAIL_DATABASE", "memory://")], "").unwrap();
+        let config = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_DATABASE", "memory://")],
+            "",
+        )
+        .unwrap();
         assert!(matches!(config.secret_key, SecretKeySource::Ephemeral));
     }
 
     #[test]
     fn trusted_proxy_lists() {
-        let config = resolve(&ServeArgs::default(), &[("GUARDRAIL_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,::1")], "").unwrap();
-        let rendered: Vec<String> = config.trusted_proxies.iter().map(ToString::to_string).collect();
+        let config = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,::1")],
+            "",
+        )
+        .unwrap();
+        let rendered: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(rendered, ["10.0.0.0/8", "192.0.2.1/32", "::1/128"]);
 
-        let args = ServeArgs { trusted_proxies: vec!["172.16.0.0/12".into()], ..ServeArgs::default() };
-        let config = resolve(&args, &[("GUARDRAIL_TRUSTED_PROXIES", "10.0.0.0/8")], "trusted_proxies = [\"192.0.2.0/24\"]").unwrap();
+        let args = ServeArgs {
+            trusted_proxies: vec!["172.16.0.0/12".into()],
+            ..ServeArgs::default()
+        };
+        let config = resolve(
+            &args,
+            &[("GUARDRAIL_TRUSTED_PROXIES", "10.0.0.0/8")],
+            "trusted_proxies = [\"192.0.2.0/24\"]",
+        )
+        .unwrap();
         assert_eq!(config.trusted_proxies.len(), 1);
         assert_eq!(config.trusted_proxies[0].to_string(), "172.16.0.0/12");
 
-        let config = resolve(&ServeArgs::default(), &[], "trusted_proxies = [\"192.0.2.0/24\"]").unwrap();
+        let config = resolve(
+            &ServeArgs::default(),
+            &[],
+            "trusted_proxies = [\"192.0.2.0/24\"]",
+        )
+        .unwrap();
         assert_eq!(config.trusted_proxies[0].to_string(), "192.0.2.0/24");
 
-        let error = resolve(&ServeArgs::default(), &[("GUARDRAIL_TRUSTED_PROXIES", "10.1.2.3/8")], "").unwrap_err();
-        assert_eq!(error.to_string(), "invalid trusted proxy `10.1.2.3/8` (from GUARDRAIL_TRUSTED_PROXIES): host bits are set: write `10.0.0.0/8`");
-        let error = resolve(&ServeArgs::default(), &[], "trusted_proxies = [\"::ffff:10.0.0.1\"]").unwrap_err();
+        let error = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_TRUSTED_PROXIES", "10.1.2.3/8")],
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid trusted proxy `10.1.2.3/8` (from GUARDRAIL_TRUSTED_PROXIES): host bits are set: write `10.0.0.0/8`"
+        );
+        let error = resolve(
+            &ServeArgs::default(),
+            &[],
+            "trusted_proxies = [\"::ffff:10.0.0.1\"]",
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("write the IPv4 form"), "{error}");
-        assert!(resolve(&ServeArgs::default(), &[("GUARDRAIL_TRUSTED_PROXIES", "proxy.local")], "").is_err());
+        assert!(
+            resolve(
+                &ServeArgs::default(),
+                &[("GUARDRAIL_TRUSTED_PROXIES", "proxy.local")],
+                ""
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn header_names() {
-        let args = ServeArgs { client_ip_header: Some("X-Real-IP".into()), ..ServeArgs::default() };
-        assert_eq!(resolve(&args, &[], "").unwrap().client_ip_header.as_str(), "x-real-ip");
-        let args = ServeArgs { client_ip_header: Some("Forwarded".into()), ..ServeArgs::default() };
-        assert!(resolve(&args, &[], "").unwrap_err().to_string().contains("`Forwarded` syntax is not supported"));
-        let args = ServeArgs { client_ip_header: Some("bad header".into()), ..ServeArgs::default() };
-        assert!(resolve(&args, &[], "").unwrap_err().to_string().ends_with("not a valid HTTP header name"));
+        let args = ServeArgs {
+            client_ip_header: Some("X-Real-IP".into()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            resolve(&args, &[], "").unwrap().client_ip_header.as_str(),
+            "x-real-ip"
+        );
+        let args = ServeArgs {
+            client_ip_header: Some("Forwarded".into()),
+            ..ServeArgs::default()
+        };
+        assert!(
+            resolve(&args, &[], "")
+                .unwrap_err()
+                .to_string()
+                .contains("`Forwarded` syntax is not supported")
+        );
+        let args = ServeArgs {
+            client_ip_header: Some("bad header".into()),
+            ..ServeArgs::default()
+        };
+        assert!(
+            resolve(&args, &[], "")
+                .unwrap_err()
+                .to_string()
+                .ends_with("not a valid HTTP header name")
+        );
     }
 
     #[test]
     fn numeric_bounds() {
         let error = resolve(&ServeArgs::default(), &[], "sweep_interval_seconds = 61").unwrap_err();
-        assert_eq!(error.to_string(), "invalid sweep interval `61` (from config key `sweep_interval_seconds`): expected 1 to 60 seconds");
-        let args = ServeArgs { nonce_skew_seconds: Some("-5".into()), ..ServeArgs::default() };
+        assert_eq!(
+            error.to_string(),
+            "invalid sweep interval `61` (from config key `sweep_interval_seconds`): expected 1 to 60 seconds"
+        );
+        let args = ServeArgs {
+            nonce_skew_seconds: Some("-5".into()),
+            ..ServeArgs::default()
+        };
         let error = resolve(&args, &[], "").unwrap_err();
-        assert_eq!(error.to_string(), "invalid nonce skew `-5` (from --nonce-skew-seconds): expected a whole number of seconds");
-        let error = resolve(&ServeArgs::default(), &[("GUARDRAIL_LOCKOUT_FAILURES", "0")], "").unwrap_err();
-        assert_eq!(error.to_string(), "invalid lockout failures `0` (from GUARDRAIL_LOCKOUT_FAILURES): expected 1 to 100 failures");
-        let config = resolve(&ServeArgs::default(), &[("GUARDRAIL_LOCKOUT_SECONDS", "60"), ("GUARDRAIL_SWEEP_INTERVAL_SECONDS", "5")], "").unwrap();
+        assert_eq!(
+            error.to_string(),
+            "invalid nonce skew `-5` (from --nonce-skew-seconds): expected a whole number of seconds"
+        );
+        let error = resolve(
+            &ServeArgs::default(),
+            &[("GUARDRAIL_LOCKOUT_FAILURES", "0")],
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid lockout failures `0` (from GUARDRAIL_LOCKOUT_FAILURES): expected 1 to 100 failures"
+        );
+        let config = resolve(
+            &ServeArgs::default(),
+            &[
+                ("GUARDRAIL_LOCKOUT_SECONDS", "60"),
+                ("GUARDRAIL_SWEEP_INTERVAL_SECONDS", "5"),
+            ],
+            "",
+        )
+        .unwrap();
         assert_eq!(config.lockout_period, Duration::from_secs(60));
         assert_eq!(config.sweep_interval, Duration::from_secs(5));
     }
@@ -874,10 +1304,21 @@ mod tests {
     #[test]
     fn config_file_errors() {
         let error = FileConfig::parse(Path::new("g.toml"), "listn = \"x\"").unwrap_err();
-        assert!(error.to_string().starts_with("invalid config file `g.toml`: unknown field `listn`"), "{error}");
-        let error = FileConfig::parse(Path::new("g.toml"), "lockout_failures = \"three\"").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid config file `g.toml`: unknown field `listn`"),
+            "{error}"
+        );
+        let error =
+            FileConfig::parse(Path::new("g.toml"), "lockout_failures = \"three\"").unwrap_err();
         assert!(error.to_string().contains("invalid type"), "{error}");
         let error = FileConfig::load(Path::new("/nonexistent/guardrail.toml")).unwrap_err();
-        assert!(error.to_string().starts_with("cannot read config file `/nonexistent/guardrail.toml`: "), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot read config file `/nonexistent/guardrail.toml`: "),
+            "{error}"
+        );
     }
 }

@@ -32,7 +32,9 @@ const TAG_LEN: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     /// The key text is not base64 of exactly 32 bytes.
-    #[error("invalid secret key: expected standard base64 of exactly {KEY_LEN} bytes, as `openssl rand -base64 32` writes")]
+    #[error(
+        "invalid secret key: expected standard base64 of exactly {KEY_LEN} bytes, as `openssl rand -base64 32` writes"
+    )]
     InvalidKey,
     /// The key file could not be read or written.
     #[error("cannot {action} secret key file `{path}`: {source}")]
@@ -49,7 +51,9 @@ pub enum CryptoError {
     Random(getrandom::Error),
     /// A stored value is malformed, was made with another key, or belongs to another secret or
     /// version.
-    #[error("cannot decrypt the value of secret `{secret_id}` version {version}: wrong key, or the stored value was altered or moved")]
+    #[error(
+        "cannot decrypt the value of secret `{secret_id}` version {version}: wrong key, or the stored value was altered or moved"
+    )]
     Decrypt {
         /// The secret.
         secret_id: String,
@@ -78,8 +82,15 @@ impl SecretKey {
     ///
     /// [`CryptoError::InvalidKey`] unless the text decodes to exactly 32 bytes.
     pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
-        let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| CryptoError::InvalidKey)?);
-        let array: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| CryptoError::InvalidKey)?;
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(text.trim())
+                .map_err(|_| CryptoError::InvalidKey)?,
+        );
+        let array: [u8; KEY_LEN] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::InvalidKey)?;
         Ok(Self(array))
     }
 
@@ -101,10 +112,12 @@ impl SecretKey {
     /// [`CryptoError::KeyFile`] when the file cannot be read, [`CryptoError::InvalidKey`] when
     /// it does not hold a key.
     pub fn load(path: &Path) -> Result<Self, CryptoError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| CryptoError::KeyFile {
-            action: "read",
-            path: path.display().to_string(),
-            source,
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+            CryptoError::KeyFile {
+                action: "read",
+                path: path.display().to_string(),
+                source,
+            }
         })?);
         warn_if_shared(path);
         Self::from_base64(&text)
@@ -126,11 +139,17 @@ impl SecretKey {
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let create_error = |source| CryptoError::KeyFile { action: "create", path: path.display().to_string(), source };
+        let create_error = |source| CryptoError::KeyFile {
+            action: "create",
+            path: path.display().to_string(),
+            source,
+        };
         let mut file = options.open(path).map_err(create_error)?;
         let mut text = Zeroizing::new(STANDARD.encode(key.0));
         text.push('\n');
-        file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(create_error)?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(create_error)?;
         tracing::info!(path = %path.display(), "created a new secret-encryption key file: back it up, since stored secrets cannot be read without it");
         Ok((key, true))
     }
@@ -157,7 +176,9 @@ pub struct SecretCipher {
 impl SecretCipher {
     /// Makes a cipher from a key.
     pub fn new(key: &SecretKey) -> Self {
-        Self { cipher: XChaCha20Poly1305::new(&key.0.into()) }
+        Self {
+            cipher: XChaCha20Poly1305::new(&key.0.into()),
+        }
     }
 
     /// Encrypts `plaintext` as version `version` of `secret_id`.
@@ -166,13 +187,24 @@ impl SecretCipher {
     ///
     /// [`CryptoError::Random`] when no nonce can be drawn, [`CryptoError::Encrypt`] for values
     /// beyond the cipher's limit (about 256 GiB).
-    pub fn encrypt(&self, secret_id: &SecretId, version: u64, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn encrypt(
+        &self,
+        secret_id: &SecretId,
+        version: u64,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(CryptoError::Random)?;
         let aad = associated_data(secret_id, version);
         let sealed = self
             .cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CryptoError::Encrypt(secret_id.to_string()))?;
         let mut stored = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         stored.push(FORMAT_VERSION);
@@ -187,8 +219,16 @@ impl SecretCipher {
     ///
     /// [`CryptoError::Decrypt`] when the value is malformed, was encrypted with another key, or
     /// belongs to another secret or version.
-    pub fn decrypt(&self, secret_id: &SecretId, version: u64, stored: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let failed = || CryptoError::Decrypt { secret_id: secret_id.to_string(), version };
+    pub fn decrypt(
+        &self,
+        secret_id: &SecretId,
+        version: u64,
+        stored: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let failed = || CryptoError::Decrypt {
+            secret_id: secret_id.to_string(),
+            version,
+        };
         let (&format, rest) = stored.split_first().ok_or_else(failed)?;
         if format != FORMAT_VERSION || rest.len() < NONCE_LEN + TAG_LEN {
             return Err(failed());
@@ -197,7 +237,13 @@ impl SecretCipher {
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| failed())?;
         let aad = associated_data(secret_id, version);
         self.cipher
-            .decrypt(&XNonce::from(nonce), Payload { msg: sealed, aad: &aad })
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| failed())
     }
@@ -230,7 +276,10 @@ mod tests {
         assert_eq!(stored.len(), 1 + NONCE_LEN + 7 + TAG_LEN);
         assert_eq!(stored[0], FORMAT_VERSION);
         assert!(!stored.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(cipher.decrypt(&id, 3, &stored).unwrap().as_slice(), b"hunter2");
+        assert_eq!(
+            cipher.decrypt(&id, 3, &stored).unwrap().as_slice(),
+            b"hunter2"
+        );
         // A fresh nonce each time.
         assert_ne!(cipher.encrypt(&id, 3, b"hunter2").unwrap(), stored);
     }
@@ -245,7 +294,11 @@ mod tests {
             error.to_string(),
             "cannot decrypt the value of secret `sk_abcdefghij` version 2: wrong key, or the stored value was altered or moved"
         );
-        assert!(cipher.decrypt(&secret("sk_zzzzzzzzzz"), 1, &stored).is_err());
+        assert!(
+            cipher
+                .decrypt(&secret("sk_zzzzzzzzzz"), 1, &stored)
+                .is_err()
+        );
     }
 
     #[test]
@@ -267,11 +320,22 @@ mod tests {
 
     #[test]
     fn key_parsing() {
-        let key = SecretKey::from_base64(" AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+        let key =
+            SecretKey::from_base64(" AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
         assert_eq!(key.0[31], 31);
-        for bad in ["", "c2hvcnQ=", "not base64!", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ=="] {
+        for bad in [
+            "",
+            "c2hvcnQ=",
+            "not base64!",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==",
+        ] {
             let error = SecretKey::from_base64(bad).err().unwrap();
-            assert!(error.to_string().starts_with("invalid secret key: expected standard base64 of exactly 32 bytes"), "{bad}");
+            assert!(
+                error.to_string().starts_with(
+                    "invalid secret key: expected standard base64 of exactly 32 bytes"
+                ),
+                "{bad}"
+            );
         }
     }
 
@@ -288,7 +352,7 @@ mod tests {
         let (second, created) = SecretKey::load_or_create(&path).unwrap();
         assert!(!created);
         assert_eq!(first.0, second.0);
-        // The file holds base64 text of the key.
+        // The file contains the key as base64 text.
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(SecretKey::from_base64(&text).unwrap().0, first.0);
     }
@@ -298,12 +362,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.key");
         let error = SecretKey::load(&missing).err().unwrap();
-        assert!(error.to_string().starts_with("cannot read secret key file `"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot read secret key file `"),
+            "{error}"
+        );
         let garbage = dir.path().join("bad.key");
         std::fs::write(&garbage, "xyz").unwrap();
-        assert!(matches!(SecretKey::load_or_create(&garbage), Err(CryptoError::InvalidKey)));
+        assert!(matches!(
+            SecretKey::load_or_create(&garbage),
+            Err(CryptoError::InvalidKey)
+        ));
         let no_dir = dir.path().join("missing-dir").join("k.key");
         let error = SecretKey::load_or_create(&no_dir).err().unwrap();
-        assert!(error.to_string().starts_with("cannot create secret key file `"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot create secret key file `"),
+            "{error}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The API's one error type, and the one place that maps it to a status code and a body.
 //!
-//! Every error answers `{"error": "<message>"}` and nothing else, as SikkerKey's clients expect.
+//! Every error response is `{"error": "<message>"}` and nothing else, as SikkerKey's clients expect.
 //! Authentication failures carry one generic message whatever their cause, so that the body tells
 //! nobody without the key why a request failed; the cause goes to the audit trail and the log.
 
@@ -24,7 +24,7 @@ pub struct ErrorBody<'a> {
     pub error: &'a str,
 }
 
-/// An error the API answers with.
+/// An error response of the API.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request is malformed; the message names the field and value.
@@ -33,7 +33,7 @@ pub enum ApiError {
     /// 401: authentication failed, for whatever reason (the body is always the same).
     #[error("{AUTHENTICATION_FAILED}")]
     Unauthenticated,
-    /// 403: the caller is known but not allowed; the message may say why.
+    /// 403: the caller is known but not allowed. The message may give the reason.
     #[error("{0}")]
     Forbidden(String),
     /// 404: the resource does not exist for this caller.
@@ -85,7 +85,10 @@ impl ResponseError for ApiError {
         let message = self.to_string();
         let mut response = HttpResponse::build(self.status_code());
         if let Self::RateLimited { retry_after } = self {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(retry_after_seconds(*retry_after))));
+            response.insert_header((
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_seconds(*retry_after)),
+            ));
         }
         response.json(ErrorBody { error: &message })
     }
@@ -102,11 +105,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
-    serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
 }
 
 /// Builds the actix JSON extractor configuration of the admin API: the size limit, no
-/// `Content-Type` requirement, and errors answered as [`ApiError`].
+/// `Content-Type` requirement, and errors returned as [`ApiError`].
 pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
         .limit(MAX_BODY_BYTES)
@@ -114,10 +118,11 @@ pub fn json_config() -> actix_web::web::JsonConfig {
         .error_handler(|error, _request| {
             use actix_web::error::JsonPayloadError;
             let api_error = match &error {
-                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                    ApiError::PayloadTooLarge
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+                JsonPayloadError::Deserialize(inner) => {
+                    ApiError::BadRequest(format!("invalid JSON body: {inner}"))
                 }
-                JsonPayloadError::Deserialize(inner) => ApiError::BadRequest(format!("invalid JSON body: {inner}")),
                 other => ApiError::BadRequest(format!("invalid request body: {other}")),
             };
             api_error.into()
@@ -149,13 +154,37 @@ mod tests {
     #[actix_web::test]
     async fn statuses_and_bodies() {
         let cases = [
-            (ApiError::BadRequest("invalid `name`".into()), 400, "invalid `name`"),
+            (
+                ApiError::BadRequest("invalid `name`".into()),
+                400,
+                "invalid `name`",
+            ),
             (ApiError::Unauthenticated, 401, "authentication failed"),
-            (ApiError::Forbidden("plan `free` does not allow temporary machines".into()), 403, "plan `free` does not allow temporary machines"),
-            (ApiError::NotFound("secret not found".into()), 404, "secret not found"),
-            (ApiError::Conflict("token already used".into()), 409, "token already used"),
-            (ApiError::PayloadTooLarge, 413, "request body too large: at most 65536 bytes are accepted"),
-            (ApiError::Unavailable, 503, "service unavailable, retry later"),
+            (
+                ApiError::Forbidden("plan `free` does not allow temporary machines".into()),
+                403,
+                "plan `free` does not allow temporary machines",
+            ),
+            (
+                ApiError::NotFound("secret not found".into()),
+                404,
+                "secret not found",
+            ),
+            (
+                ApiError::Conflict("token already used".into()),
+                409,
+                "token already used",
+            ),
+            (
+                ApiError::PayloadTooLarge,
+                413,
+                "request body too large: at most 65536 bytes are accepted",
+            ),
+            (
+                ApiError::Unavailable,
+                503,
+                "service unavailable, retry later",
+            ),
             (ApiError::Internal, 500, "internal error"),
         ];
         for (error, status, message) in cases {
@@ -168,12 +197,21 @@ mod tests {
 
     #[actix_web::test]
     async fn rate_limited_sets_retry_after() {
-        let (status, retry, body) = body_of(ApiError::RateLimited { retry_after: Duration::from_millis(89_400) }).await;
+        let (status, retry, body) = body_of(ApiError::RateLimited {
+            retry_after: Duration::from_millis(89_400),
+        })
+        .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(retry.as_deref(), Some("90"));
-        assert_eq!(body["error"], "too many failed attempts, retry in 90 seconds");
+        assert_eq!(
+            body["error"],
+            "too many failed attempts, retry in 90 seconds"
+        );
 
-        let (_, retry, _) = body_of(ApiError::RateLimited { retry_after: Duration::ZERO }).await;
+        let (_, retry, _) = body_of(ApiError::RateLimited {
+            retry_after: Duration::ZERO,
+        })
+        .await;
         assert_eq!(retry.as_deref(), Some("1"));
     }
 
@@ -187,10 +225,16 @@ mod tests {
         let ok: Body = parse_json(br#"{"watch":[],"extra":1}"#).unwrap();
         drop(ok);
         let error = parse_json::<Body>(b"{").unwrap_err();
-        assert!(error.to_string().starts_with("invalid JSON body: "), "{error}");
+        assert!(
+            error.to_string().starts_with("invalid JSON body: "),
+            "{error}"
+        );
         let error = parse_json::<Body>(br#"{"watch":"x"}"#).unwrap_err();
         assert!(error.to_string().contains("invalid type"), "{error}");
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        assert!(matches!(parse_json::<Body>(&big), Err(ApiError::PayloadTooLarge)));
+        assert!(matches!(
+            parse_json::<Body>(&big),
+            Err(ApiError::PayloadTooLarge)
+        ));
     }
 }

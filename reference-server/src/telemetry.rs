@@ -1,10 +1,10 @@
 //! Logging, request ids, Prometheus metrics and the health routes.
 //!
 //! Every request runs inside a `request` span carrying its request id, method and matched route
-//! pattern, so every log line of the request names the id. The raw path is never logged: the
-//! bootstrap routes carry a token in it. The id is taken from an incoming `X-Request-Id` when it
-//! is 1 to 64 characters of letters, digits, `.`, `_` and `-`; otherwise a new one is made. It
-//! is echoed in the response's `X-Request-Id` header.
+//! pattern, so every log line of the request names the id. The raw path is never logged, because
+//! the bootstrap routes carry a token in it. The id is taken from an incoming `X-Request-Id` when
+//! it is 1 to 64 characters of letters, digits, `.`, `_` and `-`. Otherwise a new one is made.
+//! The id is echoed in the response's `X-Request-Id` header.
 //!
 //! Work moved to `actix_web::web::block` runs on another thread and leaves the span behind; a
 //! handler that logs there should enter `tracing::Span::current()` captured before the move.
@@ -18,7 +18,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
@@ -49,10 +51,16 @@ pub enum TelemetryError {
 /// [`TelemetryError::Logger`] when a logger is already installed.
 pub fn init_logging(format: LogFormat) -> Result<(), TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
     result.map_err(|error| TelemetryError::Logger(error.to_string()))
 }
@@ -75,21 +83,35 @@ impl Metrics {
     pub fn new() -> Result<Self, TelemetryError> {
         let registry = Registry::new();
         let decisions = IntCounterVec::new(
-            Opts::new("guardrail_decisions_total", "Signed machine requests evaluated, by outcome and deciding step"),
+            Opts::new(
+                "guardrail_decisions_total",
+                "Signed machine requests evaluated, by outcome and deciding step",
+            ),
             &["outcome", "step"],
         )?;
         let guardrail_blocks = IntCounterVec::new(
-            Opts::new("guardrail_blocks_total", "Requests blocked by a per-machine guardrail, by axis"),
+            Opts::new(
+                "guardrail_blocks_total",
+                "Requests blocked by a per-machine guardrail, by axis",
+            ),
             &["axis"],
         )?;
         let request_duration = HistogramVec::new(
-            HistogramOpts::new("guardrail_http_request_duration_seconds", "HTTP request latency in seconds"),
+            HistogramOpts::new(
+                "guardrail_http_request_duration_seconds",
+                "HTTP request latency in seconds",
+            ),
             &["method", "route", "status"],
         )?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(guardrail_blocks.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
-        Ok(Self { registry, decisions, guardrail_blocks, request_duration })
+        Ok(Self {
+            registry,
+            decisions,
+            guardrail_blocks,
+            request_duration,
+        })
     }
 
     /// Counts one evaluation: `failed_step` is the step (1 to 9) that decided a denial, or
@@ -97,7 +119,10 @@ impl Metrics {
     pub fn record_decision(&self, failed_step: Option<u8>) {
         match failed_step {
             None => self.decisions.with_label_values(&["allowed", "none"]).inc(),
-            Some(step) => self.decisions.with_label_values(&["denied", &step.to_string()]).inc(),
+            Some(step) => self
+                .decisions
+                .with_label_values(&["denied", &step.to_string()])
+                .inc(),
         }
     }
 
@@ -107,14 +132,19 @@ impl Metrics {
     }
 
     fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.request_duration.with_label_values(&[method, route, &status.to_string()]).observe(seconds);
+        self.request_duration
+            .with_label_values(&[method, route, &status.to_string()])
+            .observe(seconds);
     }
 
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
         // Encoding to a Vec fails only on invalid metric data, which registration excludes.
-        if TextEncoder::new().encode(&self.registry.gather(), &mut buffer).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .is_err()
+        {
             tracing::error!("cannot encode metrics");
         }
         String::from_utf8_lossy(&buffer).into_owned()
@@ -125,13 +155,15 @@ impl Metrics {
 pub fn request_id(incoming: Option<&HeaderValue>) -> String {
     if let Some(value) = incoming.and_then(|value| value.to_str().ok())
         && (1..=MAX_REQUEST_ID_LEN).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
         return value.to_owned();
     }
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {
-        // A counter still tells requests apart when the system generator fails.
+        // A counter still distinguishes requests when the system generator fails.
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         return format!("local-{}", COUNTER.fetch_add(1, Ordering::Relaxed));
     }
@@ -150,7 +182,9 @@ pub async fn request_telemetry(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = request_id(request.headers().get(REQUEST_ID_HEADER));
     let method = request.method().as_str().to_owned();
-    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", request_id = %id, %method, %route);
     let started = Instant::now();
@@ -173,7 +207,11 @@ pub async fn request_telemetry(
 pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// Registers `/healthz`, `/readyz` and `/metrics`.
-pub fn health_routes(config: &mut web::ServiceConfig, metrics: web::Data<Metrics>, readiness: ReadinessCheck) {
+pub fn health_routes(
+    config: &mut web::ServiceConfig,
+    metrics: web::Data<Metrics>,
+    readiness: ReadinessCheck,
+) {
     config
         .app_data(metrics)
         .app_data(web::Data::new(readiness))
@@ -203,7 +241,9 @@ async fn readyz(check: web::Data<ReadinessCheck>) -> HttpResponse {
 }
 
 async fn metrics_text(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
 }
 
 #[cfg(test)]
@@ -211,8 +251,8 @@ mod tests {
     use std::io::Write;
     use std::sync::Mutex;
 
-    use actix_web::middleware::from_fn;
     use actix_web::App;
+    use actix_web::middleware::from_fn;
     use actix_web::test as actix_test;
 
     use super::*;
@@ -281,13 +321,28 @@ mod tests {
         assert_eq!(response.headers().get("x-request-id").unwrap(), "req-42");
 
         let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        let line = logs.lines().find(|line| line.contains("serving script")).unwrap();
+        let line = logs
+            .lines()
+            .find(|line| line.contains("serving script"))
+            .unwrap();
         assert!(line.contains(r#""request_id":"req-42""#), "{line}");
-        assert!(line.contains("/v1/{vault}/temp-bootstrap/{token}"), "{line}");
+        assert!(
+            line.contains("/v1/{vault}/temp-bootstrap/{token}"),
+            "{line}"
+        );
         assert!(!logs.contains("SECRET-TOKEN"), "{logs}");
 
-        let response = actix_test::call_service(&app, actix_test::TestRequest::get().uri("/healthz").to_request()).await;
-        let generated = response.headers().get("x-request-id").unwrap().to_str().unwrap();
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/healthz").to_request(),
+        )
+        .await;
+        let generated = response
+            .headers()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap();
         assert_eq!(generated.len(), 32);
     }
 
@@ -297,19 +352,39 @@ mod tests {
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let check: ReadinessCheck = {
             let ready = Arc::clone(&ready);
-            Arc::new(move || if ready.load(Ordering::SeqCst) { Ok(()) } else { Err("store down".into()) })
+            Arc::new(move || {
+                if ready.load(Ordering::SeqCst) {
+                    Ok(())
+                } else {
+                    Err("store down".into())
+                }
+            })
         };
         let app = actix_test::init_service(
-            App::new().wrap(from_fn(request_telemetry)).configure(|config| health_routes(config, metrics.clone(), check)),
+            App::new()
+                .wrap(from_fn(request_telemetry))
+                .configure(|config| health_routes(config, metrics.clone(), check)),
         )
         .await;
 
-        let response = actix_test::call_service(&app, actix_test::TestRequest::get().uri("/healthz").to_request()).await;
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/healthz").to_request(),
+        )
+        .await;
         assert_eq!(response.status(), 200);
-        let response = actix_test::call_service(&app, actix_test::TestRequest::get().uri("/readyz").to_request()).await;
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/readyz").to_request(),
+        )
+        .await;
         assert_eq!(response.status(), 200);
         ready.store(false, Ordering::SeqCst);
-        let response = actix_test::call_service(&app, actix_test::TestRequest::get().uri("/readyz").to_request()).await;
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/readyz").to_request(),
+        )
+        .await;
         assert_eq!(response.status(), 503);
         let body = actix_test::read_body(response).await;
         assert_eq!(body, r#"{"error":"not ready"}"#);
@@ -318,12 +393,25 @@ mod tests {
         metrics.record_decision(Some(5));
         metrics.record_decision(Some(5));
         metrics.record_block("ip");
-        let response = actix_test::call_service(&app, actix_test::TestRequest::get().uri("/metrics").to_request()).await;
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/metrics").to_request(),
+        )
+        .await;
         assert_eq!(response.status(), 200);
         let text = String::from_utf8(actix_test::read_body(response).await.to_vec()).unwrap();
-        assert!(text.contains(r#"guardrail_decisions_total{outcome="allowed",step="none"} 1"#), "{text}");
-        assert!(text.contains(r#"guardrail_decisions_total{outcome="denied",step="5"} 2"#), "{text}");
-        assert!(text.contains(r#"guardrail_blocks_total{axis="ip"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"guardrail_decisions_total{outcome="allowed",step="none"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"guardrail_decisions_total{outcome="denied",step="5"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"guardrail_blocks_total{axis="ip"} 1"#),
+            "{text}"
+        );
         assert!(
             text.contains(r#"guardrail_http_request_duration_seconds_count{method="GET",route="/readyz",status="503"} 1"#),
             "{text}"

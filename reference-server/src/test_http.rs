@@ -1,4 +1,4 @@
-//! A tiny loopback HTTP/1.1 server for unit tests: it records each request and answers with
+//! A tiny loopback HTTP/1.1 server for unit tests: it records each request and responds with
 //! a status and body that the test's handler chooses.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,7 +18,10 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -48,13 +51,16 @@ impl TestServer {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    if let Some(request) = serve_one(stream, &*handler) {
-                        requests.lock().unwrap().push(request);
-                    }
+                    serve_one(stream, &*handler, &requests);
                 }
             })
         };
-        Self { addr, requests, stop, thread: Some(thread) }
+        Self {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn count(&self) -> usize {
@@ -76,7 +82,7 @@ impl Drop for TestServer {
     }
 }
 
-fn serve_one(stream: TcpStream, handler: &Handler) -> Option<Recorded> {
+fn serve_one(stream: TcpStream, handler: &Handler, requests: &Mutex<Vec<Recorded>>) -> Option<()> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -101,8 +107,15 @@ fn serve_one(stream: TcpStream, handler: &Handler) -> Option<Recorded> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    let request = Recorded { method, path, headers, body };
+    let request = Recorded {
+        method,
+        path,
+        headers,
+        body,
+    };
     let (status, text) = handler(&request);
+    // Record before responding, so that a client holding its response finds the request counted.
+    requests.lock().unwrap().push(request);
     let mut stream = stream;
     let response = format!(
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
@@ -110,5 +123,5 @@ fn serve_one(stream: TcpStream, handler: &Handler) -> Option<Recorded> {
     );
     let _ = stream.write_all(response.as_bytes());
     let _ = stream.flush();
-    Some(request)
+    Some(())
 }

@@ -3,8 +3,8 @@
 //! A subscription URL must be `https://` and must not name a non-public address (private,
 //! loopback, link-local, unspecified, multicast, CGNAT, documentation, benchmarking, reserved or
 //! unique-local). Host names are resolved at delivery time by a resolver that re-checks every
-//! address it returns, and the connection goes to exactly those addresses, so a name that
-//! changes its answer after the subscription was made (DNS rebinding) still cannot reach an
+//! address it returns, and the connection goes to exactly those addresses. So a name whose DNS
+//! records change after the subscription was made (DNS rebinding) still cannot reach an
 //! internal address. Redirects and proxies are switched off for the same reason.
 //!
 //! With `--allow-private-webhooks` every destination is accepted, and plain `http://` too, so
@@ -52,7 +52,9 @@ pub enum WebhookUrlError {
         reason: String,
     },
     /// The URL names a non-public address.
-    #[error("webhook URL `{url}` points to the non-public address `{ip}`: only public destinations are allowed unless the server runs with --allow-private-webhooks")]
+    #[error(
+        "webhook URL `{url}` points to the non-public address `{ip}`: only public destinations are allowed unless the server runs with --allow-private-webhooks"
+    )]
     NonPublic {
         /// The URL as given.
         url: String,
@@ -75,7 +77,10 @@ impl WebhookUrl {
     /// [`WebhookUrlError::NonPublic`] for a literal non-public address unless `allow_private`.
     pub fn parse(text: &str, allow_private: bool) -> Result<Self, WebhookUrlError> {
         let shown: String = text.chars().take(200).collect();
-        let invalid = |reason: &str| WebhookUrlError::Invalid { url: shown.clone(), reason: reason.to_owned() };
+        let invalid = |reason: &str| WebhookUrlError::Invalid {
+            url: shown.clone(),
+            reason: reason.to_owned(),
+        };
         if text.len() > MAX_URL_LEN {
             return Err(invalid(&format!("longer than {MAX_URL_LEN} characters")));
         }
@@ -86,7 +91,9 @@ impl WebhookUrl {
             _ => return Err(invalid("only https:// destinations are allowed")),
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid("credentials in the URL are not allowed: authenticate with the signature"));
+            return Err(invalid(
+                "credentials in the URL are not allowed: authenticate with the signature",
+            ));
         }
         let Some(host) = url.host() else {
             return Err(invalid("the URL has no host"));
@@ -96,7 +103,9 @@ impl WebhookUrl {
                 url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
                 url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
                 url::Host::Domain(name) => {
-                    if name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost") {
+                    if name.eq_ignore_ascii_case("localhost")
+                        || name.to_ascii_lowercase().ends_with(".localhost")
+                    {
                         Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
                     } else {
                         None
@@ -150,16 +159,16 @@ const NON_PUBLIC_V4: &[(u32, u8)] = &[
 ];
 
 const NON_PUBLIC_V6: &[(u128, u8)] = &[
-    (0, 96),                                       // ::/96 unspecified, loopback, IPv4-compatible
-    (0x0064_ff9b_0001 << 80, 48),                  // 64:ff9b:1::/48 local-use NAT64
-    (0x0100 << 112, 64),                           // 100::/64 discard-only
-    (0x2001 << 112, 23),                           // 2001::/23 IETF protocol assignments, Teredo
-    (0x2001_0db8 << 96, 32),                       // 2001:db8::/32 documentation
-    (0x3fff << 112, 20),                           // 3fff::/20 documentation
-    (0xfc00 << 112, 7),                            // fc00::/7 unique local
-    (0xfe80 << 112, 10),                           // fe80::/10 link-local
-    (0xfec0 << 112, 10),                           // fec0::/10 site-local (deprecated)
-    (0xff00 << 112, 8),                            // ff00::/8 multicast
+    (0, 96),                      // ::/96 unspecified, loopback, IPv4-compatible
+    (0x0064_ff9b_0001 << 80, 48), // 64:ff9b:1::/48 local-use NAT64
+    (0x0100 << 112, 64),          // 100::/64 discard-only
+    (0x2001 << 112, 23),          // 2001::/23 IETF protocol assignments, Teredo
+    (0x2001_0db8 << 96, 32),      // 2001:db8::/32 documentation
+    (0x3fff << 112, 20),          // 3fff::/20 documentation
+    (0xfc00 << 112, 7),           // fc00::/7 unique local
+    (0xfe80 << 112, 10),          // fe80::/10 link-local
+    (0xfec0 << 112, 10),          // fec0::/10 site-local (deprecated)
+    (0xff00 << 112, 8),           // ff00::/8 multicast
 ];
 
 fn in_prefix<const BITS: u32>(value: u128, network: u128, prefix: u8) -> bool {
@@ -169,7 +178,9 @@ fn in_prefix<const BITS: u32>(value: u128, network: u128, prefix: u8) -> bool {
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let value = u128::from(u32::from(ip));
-    !NON_PUBLIC_V4.iter().any(|&(network, prefix)| in_prefix::<32>(value, u128::from(network), prefix))
+    !NON_PUBLIC_V4
+        .iter()
+        .any(|&(network, prefix)| in_prefix::<32>(value, u128::from(network), prefix))
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
@@ -186,7 +197,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         // 2002::/16 6to4: bits 16 to 48.
         return is_public_v4(Ipv4Addr::from(((value >> 80) & 0xffff_ffff) as u32));
     }
-    !NON_PUBLIC_V6.iter().any(|&(network, prefix)| in_prefix::<128>(value, network, prefix))
+    !NON_PUBLIC_V6
+        .iter()
+        .any(|&(network, prefix)| in_prefix::<128>(value, network, prefix))
 }
 
 /// A subscription's HMAC key. No `Debug`, zeroed on drop.
@@ -202,11 +215,12 @@ impl WebhookSecret {
 
 /// Signs `body` with HMAC-SHA256 under `secret`, as lower-case hex.
 pub fn sign(secret: &WebhookSecret, body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(&secret.0) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC accepts keys of any length, so this cannot fail"
+    )]
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&secret.0).expect("HMAC accepts keys of any length");
     mac.update(body);
     let tag = mac.finalize().into_bytes();
     let mut hex = String::with_capacity(tag.len() * 2);
@@ -246,7 +260,10 @@ impl RetryPolicy {
     /// base delay, capped, plus a random share of the other half.
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let exponent = attempt.saturating_sub(1).min(20);
-        let full = self.base_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        let full = self
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
         let half = full / 2;
         let mut random = [0u8; 8];
         // Without randomness the delay loses its jitter but stays bounded.
@@ -266,15 +283,15 @@ pub struct Delivery {
     pub body: Vec<u8>,
 }
 
-/// How a delivery ended.
+/// The result of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    /// A 2xx answer.
+    /// A 2xx response.
     Delivered {
         /// Attempts used.
         attempts: u32,
     },
-    /// A final failure: a non-retryable answer, or a destination the resolver rejected.
+    /// A final failure: a non-retryable response, or a destination the resolver rejected.
     Rejected {
         /// Attempts used.
         attempts: u32,
@@ -306,9 +323,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if let Some(bad) = addrs.iter().find(|addr| !is_public(addr.ip())) {
-                return Err(Box::new(NonPublicDestination { host, ip: bad.ip() }) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(Box::new(NonPublicDestination { host, ip: bad.ip() })
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -320,7 +339,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
 /// # Errors
 ///
 /// The client builder's error (TLS initialisation).
-pub fn build_client(policy: &RetryPolicy, allow_private: bool) -> Result<reqwest::Client, reqwest::Error> {
+pub fn build_client(
+    policy: &RetryPolicy,
+    allow_private: bool,
+) -> Result<reqwest::Client, reqwest::Error> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -345,7 +367,12 @@ fn caused_by_non_public(error: &reqwest::Error) -> Option<String> {
 }
 
 /// Sends one delivery with retries, waiting with `sleep` between attempts.
-pub async fn deliver<S, F>(client: &reqwest::Client, delivery: &Delivery, policy: &RetryPolicy, sleep: S) -> DeliveryOutcome
+pub async fn deliver<S, F>(
+    client: &reqwest::Client,
+    delivery: &Delivery,
+    policy: &RetryPolicy,
+    sleep: S,
+) -> DeliveryOutcome
 where
     S: Fn(Duration) -> F,
     F: Future<Output = ()>,
@@ -362,20 +389,33 @@ where
             .send()
             .await;
         match result {
-            Ok(response) if response.status().is_success() => return DeliveryOutcome::Delivered { attempts: attempt },
+            Ok(response) if response.status().is_success() => {
+                return DeliveryOutcome::Delivered { attempts: attempt };
+            }
             Ok(response) => {
                 let status = response.status();
                 reason = format!("HTTP {}", status.as_u16());
-                let retryable = status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
+                let retryable =
+                    status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
                 if !retryable {
-                    return DeliveryOutcome::Rejected { attempts: attempt, reason };
+                    return DeliveryOutcome::Rejected {
+                        attempts: attempt,
+                        reason,
+                    };
                 }
             }
             Err(error) => {
                 if let Some(found) = caused_by_non_public(&error) {
-                    return DeliveryOutcome::Rejected { attempts: attempt, reason: found };
+                    return DeliveryOutcome::Rejected {
+                        attempts: attempt,
+                        reason: found,
+                    };
                 }
-                reason = if error.is_timeout() { "timed out".to_owned() } else { "connection failed".to_owned() };
+                reason = if error.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    "connection failed".to_owned()
+                };
             }
         }
         if attempt < attempts_allowed {
@@ -384,7 +424,10 @@ where
             sleep(delay).await;
         }
     }
-    DeliveryOutcome::GaveUp { attempts: attempts_allowed, reason }
+    DeliveryOutcome::GaveUp {
+        attempts: attempts_allowed,
+        reason,
+    }
 }
 
 /// The sending side of the delivery queue; cheap to clone.
@@ -395,7 +438,10 @@ pub struct WebhookSender {
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery").field("host", &self.url.host()).field("body_len", &self.body.len()).finish_non_exhaustive()
+        f.debug_struct("Delivery")
+            .field("host", &self.url.host())
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -419,7 +465,7 @@ impl WebhookSender {
 }
 
 /// Starts the delivery task on the current tokio runtime. It runs until every sender is
-/// dropped and the queue is drained. `on_outcome` sees each finished delivery (metrics, tests).
+/// dropped and the queue is drained. `on_outcome` receives each finished delivery (metrics, tests).
 ///
 /// # Errors
 ///
@@ -436,7 +482,9 @@ pub fn spawn_dispatcher(
     let handle = tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_DELIVERIES));
         while let Some(delivery) = receiver.recv().await {
-            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                break;
+            };
             let client = client.clone();
             let on_outcome = Arc::clone(&on_outcome);
             tokio::spawn(async move {
@@ -445,7 +493,8 @@ pub fn spawn_dispatcher(
                     DeliveryOutcome::Delivered { attempts } => {
                         tracing::debug!(host = delivery.url.host(), attempts, "webhook delivered");
                     }
-                    DeliveryOutcome::Rejected { attempts, reason } | DeliveryOutcome::GaveUp { attempts, reason } => {
+                    DeliveryOutcome::Rejected { attempts, reason }
+                    | DeliveryOutcome::GaveUp { attempts, reason } => {
                         tracing::warn!(host = delivery.url.host(), attempts, %reason, "webhook delivery failed for good");
                     }
                 }
@@ -479,14 +528,30 @@ mod tests {
         assert!(WebhookUrl::parse("https://hooks.example.com/guardrail?k=v", false).is_ok());
         assert!(WebhookUrl::parse("https://93.184.215.14/x", false).is_ok());
         let cases = [
-            ("http://hooks.example.com/", "only https:// destinations are allowed"),
-            ("ftp://hooks.example.com/", "only https:// destinations are allowed"),
-            ("https://user:pw@hooks.example.com/", "credentials in the URL are not allowed: authenticate with the signature"),
+            (
+                "http://hooks.example.com/",
+                "only https:// destinations are allowed",
+            ),
+            (
+                "ftp://hooks.example.com/",
+                "only https:// destinations are allowed",
+            ),
+            (
+                "https://user:pw@hooks.example.com/",
+                "credentials in the URL are not allowed: authenticate with the signature",
+            ),
             ("not a url", "relative URL without a base"),
         ];
         for (url, reason) in cases {
             let error = WebhookUrl::parse(url, false).unwrap_err();
-            assert_eq!(error, WebhookUrlError::Invalid { url: url.to_owned(), reason: reason.to_owned() }, "{url}");
+            assert_eq!(
+                error,
+                WebhookUrlError::Invalid {
+                    url: url.to_owned(),
+                    reason: reason.to_owned()
+                },
+                "{url}"
+            );
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
         assert!(WebhookUrl::parse(&long, false).is_err());
@@ -495,27 +560,67 @@ mod tests {
     #[test]
     fn literal_non_public_rejected() {
         for url in [
-            "https://127.0.0.1/", "https://10.1.2.3/", "https://172.20.0.1/", "https://192.168.1.1/",
-            "https://169.254.169.254/latest", "https://100.64.0.1/", "https://0.0.0.0/", "https://224.0.0.1/",
-            "https://192.0.2.10/", "https://198.51.100.1/", "https://203.0.113.9/", "https://255.255.255.255/",
-            "https://[::1]/", "https://[::]/", "https://[fe80::1]/", "https://[fd00::1]/", "https://[ff02::1]/",
-            "https://[2001:db8::1]/", "https://[::ffff:10.0.0.1]/", "https://[64:ff9b::a00:1]/",
-            "https://[2002:a00:1::]/", "https://localhost/", "https://api.localhost/", "https://2130706433/",
+            "https://127.0.0.1/",
+            "https://10.1.2.3/",
+            "https://172.20.0.1/",
+            "https://192.168.1.1/",
+            "https://169.254.169.254/latest",
+            "https://100.64.0.1/",
+            "https://0.0.0.0/",
+            "https://224.0.0.1/",
+            "https://192.0.2.10/",
+            "https://198.51.100.1/",
+            "https://203.0.113.9/",
+            "https://255.255.255.255/",
+            "https://[::1]/",
+            "https://[::]/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://[ff02::1]/",
+            "https://[2001:db8::1]/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://[64:ff9b::a00:1]/",
+            "https://[2002:a00:1::]/",
+            "https://localhost/",
+            "https://api.localhost/",
+            "https://2130706433/",
         ] {
             let error = WebhookUrl::parse(url, false).unwrap_err();
-            assert!(matches!(error, WebhookUrlError::NonPublic { .. }), "{url}: {error}");
+            assert!(
+                matches!(error, WebhookUrlError::NonPublic { .. }),
+                "{url}: {error}"
+            );
             assert!(error.to_string().contains("--allow-private-webhooks"));
-            assert!(WebhookUrl::parse(url, true).is_ok(), "{url} with allow_private");
+            assert!(
+                WebhookUrl::parse(url, true).is_ok(),
+                "{url} with allow_private"
+            );
         }
         assert!(WebhookUrl::parse("http://127.0.0.1:9/", true).is_ok());
     }
 
     #[test]
     fn public_classification() {
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["100.127.255.255", "198.19.0.1", "192.0.0.8", "2001::1", "fec0::1", "100::1", "3fff::1", "::1.2.3.4"] {
+        for ip in [
+            "100.127.255.255",
+            "198.19.0.1",
+            "192.0.0.8",
+            "2001::1",
+            "fec0::1",
+            "100::1",
+            "3fff::1",
+            "::1.2.3.4",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         assert!(is_public("100.128.0.1".parse().unwrap()));
@@ -542,11 +647,20 @@ mod tests {
         };
         for _ in 0..50 {
             let first = policy.delay_after(1);
-            assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2), "{first:?}");
+            assert!(
+                first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+                "{first:?}"
+            );
             let third = policy.delay_after(3);
-            assert!(third >= Duration::from_secs(4) && third <= Duration::from_secs(8), "{third:?}");
+            assert!(
+                third >= Duration::from_secs(4) && third <= Duration::from_secs(8),
+                "{third:?}"
+            );
             let late = policy.delay_after(40);
-            assert!(late >= Duration::from_secs(30) && late <= Duration::from_secs(60), "{late:?}");
+            assert!(
+                late >= Duration::from_secs(30) && late <= Duration::from_secs(60),
+                "{late:?}"
+            );
         }
     }
 
@@ -556,7 +670,11 @@ mod tests {
         let url = WebhookUrl::parse(&format!("http://{}/hook", server.addr), true).unwrap();
         let client = build_client(&quick_policy(3), true).unwrap();
         let body = br#"{"action":"temp_machine_blocked"}"#.to_vec();
-        let delivery = Delivery { url, secret: WebhookSecret::new(b"whsec".to_vec()), body: body.clone() };
+        let delivery = Delivery {
+            url,
+            secret: WebhookSecret::new(b"whsec".to_vec()),
+            body: body.clone(),
+        };
         let outcome = deliver(&client, &delivery, &quick_policy(3), tokio::time::sleep).await;
         assert_eq!(outcome, DeliveryOutcome::Delivered { attempts: 1 });
         let recorded = server.recorded();
@@ -565,7 +683,10 @@ mod tests {
         assert_eq!(recorded[0].path, "/hook");
         assert_eq!(recorded[0].body, body);
         let expected = sign(&WebhookSecret::new(b"whsec".to_vec()), &body);
-        assert_eq!(recorded[0].header(SIGNATURE_HEADER), Some(expected.as_str()));
+        assert_eq!(
+            recorded[0].header(SIGNATURE_HEADER),
+            Some(expected.as_str())
+        );
         assert_eq!(recorded[0].header("content-type"), Some("application/json"));
     }
 
@@ -574,11 +695,21 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let server = {
             let calls = Arc::clone(&calls);
-            TestServer::start(move |_| if calls.fetch_add(1, Ordering::SeqCst) < 2 { (500, "{}".into()) } else { (200, "{}".into()) })
+            TestServer::start(move |_| {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    (500, "{}".into())
+                } else {
+                    (200, "{}".into())
+                }
+            })
         };
         let url = WebhookUrl::parse(&format!("http://{}/", server.addr), true).unwrap();
         let client = build_client(&quick_policy(5), true).unwrap();
-        let delivery = Delivery { url, secret: WebhookSecret::new(b"k".to_vec()), body: b"{}".to_vec() };
+        let delivery = Delivery {
+            url,
+            secret: WebhookSecret::new(b"k".to_vec()),
+            body: b"{}".to_vec(),
+        };
         let slept = Mutex::new(Vec::new());
         let outcome = deliver(&client, &delivery, &quick_policy(5), |delay| {
             slept.lock().unwrap().push(delay);
@@ -595,9 +726,19 @@ mod tests {
         let server = TestServer::start(|_| (503, "{}".into()));
         let url = WebhookUrl::parse(&format!("http://{}/", server.addr), true).unwrap();
         let client = build_client(&quick_policy(4), true).unwrap();
-        let delivery = Delivery { url, secret: WebhookSecret::new(b"k".to_vec()), body: b"{}".to_vec() };
+        let delivery = Delivery {
+            url,
+            secret: WebhookSecret::new(b"k".to_vec()),
+            body: b"{}".to_vec(),
+        };
         let outcome = deliver(&client, &delivery, &quick_policy(4), tokio::time::sleep).await;
-        assert_eq!(outcome, DeliveryOutcome::GaveUp { attempts: 4, reason: "HTTP 503".into() });
+        assert_eq!(
+            outcome,
+            DeliveryOutcome::GaveUp {
+                attempts: 4,
+                reason: "HTTP 503".into()
+            }
+        );
         assert_eq!(server.count(), 4);
     }
 
@@ -606,9 +747,19 @@ mod tests {
         let server = TestServer::start(|_| (404, "{}".into()));
         let url = WebhookUrl::parse(&format!("http://{}/", server.addr), true).unwrap();
         let client = build_client(&quick_policy(4), true).unwrap();
-        let delivery = Delivery { url, secret: WebhookSecret::new(b"k".to_vec()), body: b"{}".to_vec() };
+        let delivery = Delivery {
+            url,
+            secret: WebhookSecret::new(b"k".to_vec()),
+            body: b"{}".to_vec(),
+        };
         let outcome = deliver(&client, &delivery, &quick_policy(4), tokio::time::sleep).await;
-        assert_eq!(outcome, DeliveryOutcome::Rejected { attempts: 1, reason: "HTTP 404".into() });
+        assert_eq!(
+            outcome,
+            DeliveryOutcome::Rejected {
+                attempts: 1,
+                reason: "HTTP 404".into()
+            }
+        );
         assert_eq!(server.count(), 1);
     }
 
@@ -617,13 +768,23 @@ mod tests {
         // `localhost` resolves to loopback, which the guarded resolver rejects before connecting;
         // the URL check is bypassed here (allow_private) to reach the resolver.
         let server = TestServer::start(|_| (200, "{}".into()));
-        let url = WebhookUrl::parse(&format!("http://localhost:{}/", server.addr.port()), true).unwrap();
+        let url =
+            WebhookUrl::parse(&format!("http://localhost:{}/", server.addr.port()), true).unwrap();
         let client = build_client(&quick_policy(3), false).unwrap();
-        let delivery = Delivery { url, secret: WebhookSecret::new(b"k".to_vec()), body: b"{}".to_vec() };
+        let delivery = Delivery {
+            url,
+            secret: WebhookSecret::new(b"k".to_vec()),
+            body: b"{}".to_vec(),
+        };
         let outcome = deliver(&client, &delivery, &quick_policy(3), tokio::time::sleep).await;
-        let DeliveryOutcome::Rejected { attempts, reason } = outcome else { panic!("expected a rejection, got {outcome:?}") };
+        let DeliveryOutcome::Rejected { attempts, reason } = outcome else {
+            panic!("expected a rejection, got {outcome:?}")
+        };
         assert_eq!(attempts, 1);
-        assert!(reason.starts_with("host `localhost` resolves to the non-public address"), "{reason}");
+        assert!(
+            reason.starts_with("host `localhost` resolves to the non-public address"),
+            "{reason}"
+        );
         assert_eq!(server.count(), 0);
     }
 
@@ -633,15 +794,18 @@ mod tests {
         let outcomes = Arc::new(Mutex::new(Vec::new()));
         let (sender, handle) = {
             let outcomes = Arc::clone(&outcomes);
-            spawn_dispatcher(quick_policy(2), true, 1, move |outcome| outcomes.lock().unwrap().push(outcome.clone())).unwrap()
+            spawn_dispatcher(quick_policy(2), true, 1, move |outcome| {
+                outcomes.lock().unwrap().push(outcome.clone())
+            })
+            .unwrap()
         };
         let make = || Delivery {
             url: WebhookUrl::parse(&format!("http://{}/", server.addr), true).unwrap(),
             secret: WebhookSecret::new(b"k".to_vec()),
             body: b"{}".to_vec(),
         };
-        // The queue holds one delivery; the dispatcher has not run yet on this thread, so the
-        // second is dropped.
+        // The queue has room for one delivery. The dispatcher has not run yet on this thread,
+        // so the second delivery is dropped.
         assert!(sender.enqueue(make()));
         assert!(!sender.enqueue(make()));
         drop(sender);
@@ -652,7 +816,13 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(*outcomes.lock().unwrap(), [DeliveryOutcome::GaveUp { attempts: 2, reason: "HTTP 500".into() }]);
+        assert_eq!(
+            *outcomes.lock().unwrap(),
+            [DeliveryOutcome::GaveUp {
+                attempts: 2,
+                reason: "HTTP 500".into()
+            }]
+        );
         assert_eq!(server.count(), 2);
     }
 }

@@ -35,7 +35,8 @@ pub struct SecretValueResponse {
 
 impl fmt::Debug for SecretValueResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretValueResponse").finish_non_exhaustive()
+        f.debug_struct("SecretValueResponse")
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,7 +116,7 @@ pub struct PollRequest {
     pub watch: Vec<String>,
 }
 
-/// What happened to a watched secret.
+/// The change to a watched secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PollStatus {
@@ -127,7 +128,7 @@ pub enum PollStatus {
     AccessDenied,
 }
 
-/// One entry of a poll answer: `{"status"}`.
+/// One entry of a poll response: `{"status"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PollChange {
     /// The change.
@@ -230,7 +231,7 @@ impl fmt::Debug for RegisterRequest {
     }
 }
 
-/// The 201 answer to a registration.
+/// The 201 response to a registration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterResponse {
@@ -335,7 +336,7 @@ impl fmt::Debug for BootstrapCommands {
     }
 }
 
-/// The 201 answer to token issuance, the only time the token is shown.
+/// The 201 response to token issuance, the only time the token is shown.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IssueTokenResponse {
@@ -409,7 +410,7 @@ pub struct ExtensionView {
     pub previous_expires_at: DateTime<Utc>,
     /// The expiry it set.
     pub new_expires_at: DateTime<Utc>,
-    /// Who applied it.
+    /// The owner or system that applied it.
     pub applied_by: String,
     /// When.
     pub applied_at: DateTime<Utc>,
@@ -484,7 +485,10 @@ impl fmt::Debug for SecretValueBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Plain(_) => f.write_str("Plain(..)"),
-            Self::Structured(fields) => f.debug_tuple("Structured").field(&fields.keys().collect::<Vec<_>>()).finish(),
+            Self::Structured(fields) => f
+                .debug_tuple("Structured")
+                .field(&fields.keys().collect::<Vec<_>>())
+                .finish(),
         }
     }
 }
@@ -575,7 +579,7 @@ pub struct AuditEntryView {
     pub action: String,
     /// The severity name.
     pub severity: String,
-    /// What it acted on.
+    /// The target of the action.
     pub target: Option<String>,
     /// The source address, if known.
     pub source_ip: Option<String>,
@@ -620,7 +624,7 @@ pub enum AdvanceClockRequest {
     },
 }
 
-/// The test clock's answer: its new instant.
+/// The test clock's response: its new instant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClockView {
     /// The policy clock's instant after the move.
@@ -639,7 +643,9 @@ pub struct VaultCreated {
 
 impl fmt::Debug for VaultCreated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VaultCreated").field("vault_id", &self.vault_id).finish_non_exhaustive()
+        f.debug_struct("VaultCreated")
+            .field("vault_id", &self.vault_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -650,7 +656,12 @@ mod tests {
     use super::*;
 
     fn keys(value: &serde_json::Value) -> Vec<&str> {
-        let mut keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         keys
     }
@@ -663,30 +674,63 @@ mod tests {
             field_names: None,
             project_id: "proj_abcdefghij".parse().unwrap(),
         };
-        let value = serde_json::to_value(SecretListResponse { secrets: vec![summary.clone()] }).unwrap();
+        let value = serde_json::to_value(SecretListResponse {
+            secrets: vec![summary.clone()],
+        })
+        .unwrap();
         assert_eq!(
             value,
             json!({"secrets": [{"id": "sk_abcdefghij", "name": "db", "fieldNames": null, "projectId": "proj_abcdefghij"}]})
         );
-        let structured = SecretSummary { field_names: Some(r#"["user","pass"]"#.into()), ..summary };
+        let structured = SecretSummary {
+            field_names: Some(r#"["user","pass"]"#.into()),
+            ..summary
+        };
         let value = serde_json::to_value(&structured).unwrap();
         assert_eq!(value["fieldNames"], json!("[\"user\",\"pass\"]"));
     }
 
     #[test]
     fn empty_containers_present() {
-        assert_eq!(serde_json::to_value(SecretListResponse { secrets: vec![] }).unwrap(), json!({"secrets": []}));
-        assert_eq!(serde_json::to_value(PollResponse::default()).unwrap(), json!({"changes": {}}));
-        assert_eq!(serde_json::to_value(ExportResponse { secrets: vec![] }).unwrap(), json!({"secrets": []}));
-        assert_eq!(serde_json::to_value(Items::<TokenView> { items: vec![] }).unwrap(), json!({"items": []}));
+        assert_eq!(
+            serde_json::to_value(SecretListResponse { secrets: vec![] }).unwrap(),
+            json!({"secrets": []})
+        );
+        assert_eq!(
+            serde_json::to_value(PollResponse::default()).unwrap(),
+            json!({"changes": {}})
+        );
+        assert_eq!(
+            serde_json::to_value(ExportResponse { secrets: vec![] }).unwrap(),
+            json!({"secrets": []})
+        );
+        assert_eq!(
+            serde_json::to_value(Items::<TokenView> { items: vec![] }).unwrap(),
+            json!({"items": []})
+        );
     }
 
     #[test]
     fn poll_statuses() {
         let mut changes = BTreeMap::new();
-        changes.insert("sk_aaaaaaaaaa".to_owned(), PollChange { status: PollStatus::Changed });
-        changes.insert("sk_bbbbbbbbbb".to_owned(), PollChange { status: PollStatus::Deleted });
-        changes.insert("sk_cccccccccc".to_owned(), PollChange { status: PollStatus::AccessDenied });
+        changes.insert(
+            "sk_aaaaaaaaaa".to_owned(),
+            PollChange {
+                status: PollStatus::Changed,
+            },
+        );
+        changes.insert(
+            "sk_bbbbbbbbbb".to_owned(),
+            PollChange {
+                status: PollStatus::Deleted,
+            },
+        );
+        changes.insert(
+            "sk_cccccccccc".to_owned(),
+            PollChange {
+                status: PollStatus::AccessDenied,
+            },
+        );
         assert_eq!(
             serde_json::to_value(PollResponse { changes }).unwrap(),
             json!({"changes": {
@@ -712,7 +756,16 @@ mod tests {
         let value = serde_json::to_value(&secret).unwrap();
         assert_eq!(
             keys(&value),
-            ["applicationId", "applicationName", "fieldNames", "id", "name", "projectId", "projectName", "type"]
+            [
+                "applicationId",
+                "applicationName",
+                "fieldNames",
+                "id",
+                "name",
+                "projectId",
+                "projectName",
+                "type"
+            ]
         );
         assert_eq!(value["type"], "structured");
         let project = CliProject {
@@ -722,7 +775,15 @@ mod tests {
             application_name: None,
         };
         let value = serde_json::to_value(&project).unwrap();
-        assert_eq!(keys(&value), ["applicationId", "applicationName", "projectId", "projectName"]);
+        assert_eq!(
+            keys(&value),
+            [
+                "applicationId",
+                "applicationName",
+                "projectId",
+                "projectName"
+            ]
+        );
     }
 
     #[test]
@@ -745,7 +806,8 @@ mod tests {
         let export: ExportRequest = serde_json::from_str("{}").unwrap();
         assert_eq!(export.project_id, None);
         let register: RegisterRequest =
-            serde_json::from_str(r#"{"token":"tok-plain","publicKey":"AAAA","extra":true}"#).unwrap();
+            serde_json::from_str(r#"{"token":"tok-plain","publicKey":"AAAA","extra":true}"#)
+                .unwrap();
         assert_eq!(register.hostname, None);
         assert!(!format!("{register:?}").contains("tok-plain"));
     }
@@ -756,14 +818,30 @@ mod tests {
             r#"{"name":"a","lifetime":{"hours":1},"lifetme":{}}"#,
         )
         .unwrap_err();
-        assert!(error.to_string().contains("unknown field `lifetme`"), "{error}");
+        assert!(
+            error.to_string().contains("unknown field `lifetme`"),
+            "{error}"
+        );
         let error = serde_json::from_str::<GuardrailsBody>(r#"{"ipAllowList":[]}"#).unwrap_err();
-        assert!(error.to_string().contains("unknown field `ipAllowList`"), "{error}");
+        assert!(
+            error.to_string().contains("unknown field `ipAllowList`"),
+            "{error}"
+        );
         let request: IssueTokenRequest =
             serde_json::from_str(r#"{"name":"a","lifetime":{"days":2},"guardrails":{"countries":["DK"],"timeWindow":null}}"#)
                 .unwrap();
-        assert_eq!(request.lifetime, LifetimeBody { months: 0, days: 2, hours: 0 });
-        assert_eq!(request.guardrails.unwrap().countries, Some(vec!["DK".to_owned()]));
+        assert_eq!(
+            request.lifetime,
+            LifetimeBody {
+                months: 0,
+                days: 2,
+                hours: 0
+            }
+        );
+        assert_eq!(
+            request.guardrails.unwrap().countries,
+            Some(vec!["DK".to_owned()])
+        );
     }
 
     #[test]
@@ -771,7 +849,8 @@ mod tests {
         let plain: UpdateSecretRequest = serde_json::from_str(r#"{"value":"s3cret"}"#).unwrap();
         assert_eq!(plain.value, SecretValueBody::Plain("s3cret".into()));
         assert!(!format!("{plain:?}").contains("s3cret"));
-        let structured: UpdateSecretRequest = serde_json::from_str(r#"{"value":{"user":"u","pass":"p4ss"}}"#).unwrap();
+        let structured: UpdateSecretRequest =
+            serde_json::from_str(r#"{"value":{"user":"u","pass":"p4ss"}}"#).unwrap();
         assert!(matches!(structured.value, SecretValueBody::Structured(ref f) if f.len() == 2));
         assert!(!format!("{structured:?}").contains("p4ss"));
         assert!(serde_json::from_str::<UpdateSecretRequest>(r#"{"value":{"n":1}}"#).is_err());
@@ -791,14 +870,18 @@ mod tests {
             text,
             r#"{"machineId":"0b6a3c1e-8f5d-4c2a-9e7b-1d2c3b4a5f60","machineName":"pentest-q3","vaultId":"vault_abc123","expiresAt":"2026-03-29T01:30:00Z","apiUrl":"https://guardrail.example.com"}"#
         );
-        assert_eq!(serde_json::from_str::<RegisterResponse>(&text).unwrap(), response);
+        assert_eq!(
+            serde_json::from_str::<RegisterResponse>(&text).unwrap(),
+            response
+        );
     }
 
     #[test]
     fn advance_clock_forms() {
         let seconds: AdvanceClockRequest = serde_json::from_str(r#"{"seconds":60}"#).unwrap();
         assert_eq!(seconds, AdvanceClockRequest::Seconds { seconds: 60 });
-        let to: AdvanceClockRequest = serde_json::from_str(r#"{"to":"2030-01-01T00:00:00Z"}"#).unwrap();
+        let to: AdvanceClockRequest =
+            serde_json::from_str(r#"{"to":"2030-01-01T00:00:00Z"}"#).unwrap();
         assert!(matches!(to, AdvanceClockRequest::To { .. }));
         assert!(serde_json::from_str::<AdvanceClockRequest>(r#"{"seconds":-1}"#).is_err());
         assert!(serde_json::from_str::<AdvanceClockRequest>(r#"{}"#).is_err());
@@ -806,7 +889,10 @@ mod tests {
 
     #[test]
     fn vault_created_hides_key_in_debug() {
-        let created = VaultCreated { vault_id: "vault_abc".parse().unwrap(), owner_key: "ok_secretkey".into() };
+        let created = VaultCreated {
+            vault_id: "vault_abc".parse().unwrap(),
+            owner_key: "ok_secretkey".into(),
+        };
         assert!(!format!("{created:?}").contains("ok_secretkey"));
         assert_eq!(
             serde_json::to_value(&created).unwrap(),

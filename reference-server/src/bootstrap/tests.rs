@@ -21,13 +21,17 @@ fn vault() -> VaultId {
 }
 
 fn url_for(server: &TestServer) -> PublicUrl {
-    format!("http://localhost:{}", server.addr.port()).parse().unwrap()
+    format!("http://localhost:{}", server.addr.port())
+        .parse()
+        .unwrap()
 }
 
 /// Checks a register request as the real endpoint would, and answers like it.
 fn register_stub(port: u16) -> impl Fn(&Recorded) -> (u16, String) + Send + Sync + 'static {
     move |request| {
-        if request.method != "POST" || request.path != format!("/v1/{VAULT}/temp-bootstrap/register") {
+        if request.method != "POST"
+            || request.path != format!("/v1/{VAULT}/temp-bootstrap/register")
+        {
             return (404, r#"{"error":"not found"}"#.into());
         }
         let Ok(body) = serde_json::from_slice::<serde_json::Value>(&request.body) else {
@@ -76,11 +80,21 @@ impl Run {
 }
 
 fn shell_path(shell: &str) -> PathBuf {
-    let found = ["/usr/bin", "/bin"].iter().map(|dir| Path::new(dir).join(shell)).find(|path| path.exists());
-    found.unwrap_or_else(|| panic!("`{shell}` is needed to test the bootstrap script: apt-get install -y {shell}"))
+    let found = ["/usr/bin", "/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(shell))
+        .find(|path| path.exists());
+    found.unwrap_or_else(|| {
+        panic!("`{shell}` is needed to test the bootstrap script: apt-get install -y {shell}")
+    })
 }
 
-fn run_script(shell: &str, script: &str, prepare: impl FnOnce(&Path), path_var: Option<&str>) -> Run {
+fn run_script(
+    shell: &str,
+    script: &str,
+    prepare: impl FnOnce(&Path),
+    path_var: Option<&str>,
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("sikkerkey");
     prepare(&home);
@@ -103,7 +117,11 @@ fn run_script(shell: &str, script: &str, prepare: impl FnOnce(&Path), path_var: 
         command.env("PATH", path);
     }
     let output = command.output().unwrap();
-    Run { output, home, _dir: dir }
+    Run {
+        output,
+        home,
+        _dir: dir,
+    }
 }
 
 fn mode(path: &Path) -> u32 {
@@ -111,7 +129,11 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn public_key_of(pem: &Path) -> String {
-    let output = Command::new("openssl").args(["pkey", "-pubout", "-outform", "DER", "-in"]).arg(pem).output().unwrap();
+    let output = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
     assert!(output.status.success());
     STANDARD.encode(&output.stdout[output.stdout.len() - 32..])
 }
@@ -126,9 +148,18 @@ fn successful_registration(shell: &str) {
     *port_cell.lock().unwrap() = server.addr.port();
     let script = render_sh(&vault(), TOKEN, &url_for(&server)).unwrap();
     let run = run_script(shell, &script, |_| {}, None);
-    assert!(run.output.status.success(), "{shell} failed: {}", run.stderr());
+    assert!(
+        run.output.status.success(),
+        "{shell} failed: {}",
+        run.stderr()
+    );
     let stdout = String::from_utf8_lossy(&run.output.stdout);
-    assert!(stdout.contains(&format!("Registered machine pentest-q3 ({MACHINE_ID}) in vault {VAULT}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "Registered machine pentest-q3 ({MACHINE_ID}) in vault {VAULT}"
+        )),
+        "{stdout}"
+    );
 
     let vault_dir = run.vault_dir();
     assert_eq!(mode(&run.home), 0o700);
@@ -136,12 +167,19 @@ fn successful_registration(shell: &str) {
     assert_eq!(mode(&vault_dir), 0o700);
     assert_eq!(mode(&vault_dir.join("identity.json")), 0o600);
     assert_eq!(mode(&vault_dir.join("private.pem")), 0o600);
-    let mut entries: Vec<String> =
-        std::fs::read_dir(&vault_dir).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+    let mut entries: Vec<String> = std::fs::read_dir(&vault_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
     entries.sort_unstable();
-    assert_eq!(entries, ["identity.json", "private.pem"], "no staged files are left");
+    assert_eq!(
+        entries,
+        ["identity.json", "private.pem"],
+        "no staged files are left"
+    );
 
-    let identity: serde_json::Value = serde_json::from_slice(&std::fs::read(vault_dir.join("identity.json")).unwrap()).unwrap();
+    let identity: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vault_dir.join("identity.json")).unwrap()).unwrap();
     let canonical_dir = vault_dir.canonicalize().unwrap();
     assert_eq!(
         identity,
@@ -160,14 +198,26 @@ fn successful_registration(shell: &str) {
     let recorded = server.recorded();
     assert_eq!(recorded.len(), 1);
     let body: serde_json::Value = serde_json::from_slice(&recorded[0].body).unwrap();
-    assert_eq!(body["publicKey"], public_key_of(&vault_dir.join("private.pem")));
+    assert_eq!(
+        body["publicKey"],
+        public_key_of(&vault_dir.join("private.pem"))
+    );
     let body_text = String::from_utf8_lossy(&recorded[0].body);
     assert!(!body_text.contains("PRIVATE"), "{body_text}");
-    let pem_base64: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
-    assert!(!body_text.contains(&pem_base64), "the private key was posted");
+    let pem_base64: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    assert!(
+        !body_text.contains(&pem_base64),
+        "the private key was posted"
+    );
     let der = STANDARD.decode(&pem_base64).unwrap();
     let seed = STANDARD.encode(&der[der.len() - 32..]);
-    assert!(!body_text.contains(&seed[..40]), "the private seed was posted");
+    assert!(
+        !body_text.contains(&seed[..40]),
+        "the private seed was posted"
+    );
 }
 
 #[test]
@@ -185,7 +235,11 @@ fn assert_no_identity(run: &Run) {
     assert!(!vault_dir.join("identity.json").exists());
     assert!(!vault_dir.join("private.pem").exists());
     if vault_dir.exists() {
-        assert_eq!(std::fs::read_dir(&vault_dir).unwrap().count(), 0, "staged files were left behind");
+        assert_eq!(
+            std::fs::read_dir(&vault_dir).unwrap().count(),
+            0,
+            "staged files were left behind"
+        );
     }
 }
 
@@ -196,7 +250,10 @@ fn failed_registration_leaves_nothing() {
         let script = render_sh(&vault(), TOKEN, &url_for(&server)).unwrap();
         let run = run_script(shell, &script, |_| {}, None);
         assert!(!run.output.status.success(), "{shell}");
-        assert_eq!(run.stderr().trim_end(), "guardrail bootstrap: registration failed (HTTP 401): authentication failed");
+        assert_eq!(
+            run.stderr().trim_end(),
+            "guardrail bootstrap: registration failed (HTTP 401): authentication failed"
+        );
         assert_no_identity(&run);
         assert_eq!(server.count(), 1);
     }
@@ -205,10 +262,22 @@ fn failed_registration_leaves_nothing() {
 #[test]
 fn unexpected_response_is_rejected() {
     let cases: [(&str, &str); 4] = [
-        (r#"{"machineId":"not-a-uuid","machineName":"m","vaultId":"vault_abc123","apiUrl":"https://g.example"}"#, "invalid machineId"),
-        (r#"{"machineId":"0b6a3c1e-8f5d-4c2a-9e7b-1d2c3b4a5f60","machineName":"m","vaultId":"vault_other","apiUrl":"https://g.example"}"#, "another vault"),
-        (r#"{"machineId":"0b6a3c1e-8f5d-4c2a-9e7b-1d2c3b4a5f60","machineName":"m","vaultId":"vault_abc123","apiUrl":"http://g.example"}"#, "apiUrl that clients do not accept"),
-        (r#"{"machineId":"0b6a3c1e-8f5d-4c2a-9e7b-1d2c3b4a5f60","machineName":"a\"b","vaultId":"vault_abc123","apiUrl":"https://g.example"}"#, "unexpected registration response"),
+        (
+            r#"{"machineId":"not-a-uuid","machineName":"m","vaultId":"vault_abc123","apiUrl":"https://g.example"}"#,
+            "invalid machineId",
+        ),
+        (
+            r#"{"machineId":"0b6a3c1e-8f5d-4c2a-9e7b-1d2c3b4a5f60","machineName":"m","vaultId":"vault_other","apiUrl":"https://g.example"}"#,
+            "another vault",
+        ),
+        (
+            r#"{"machineId":"0b6a3c1e-8f5d-4c2a-9e7b-1d2c3b4a5f60","machineName":"m","vaultId":"vault_abc123","apiUrl":"http://g.example"}"#,
+            "apiUrl that clients do not accept",
+        ),
+        (
+            r#"{"machineId":"0b6a3c1e-8f5d-4c2a-9e7b-1d2c3b4a5f60","machineName":"a\"b","vaultId":"vault_abc123","apiUrl":"https://g.example"}"#,
+            "unexpected registration response",
+        ),
     ];
     for (answer, message) in cases {
         let answer = answer.to_owned();
@@ -216,7 +285,11 @@ fn unexpected_response_is_rejected() {
         let script = render_sh(&vault(), TOKEN, &url_for(&server)).unwrap();
         let run = run_script("dash", &script, |_| {}, None);
         assert!(!run.output.status.success());
-        assert!(run.stderr().contains(message), "{message}: {}", run.stderr());
+        assert!(
+            run.stderr().contains(message),
+            "{message}: {}",
+            run.stderr()
+        );
         assert_no_identity(&run);
     }
 }
@@ -236,8 +309,16 @@ fn existing_identity_is_kept() {
         None,
     );
     assert!(!run.output.status.success());
-    assert!(run.stderr().contains("an identity for vault vault_abc123 already exists"), "{}", run.stderr());
-    assert_eq!(std::fs::read_to_string(run.vault_dir().join("identity.json")).unwrap(), "{\"old\":true}");
+    assert!(
+        run.stderr()
+            .contains("an identity for vault vault_abc123 already exists"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.vault_dir().join("identity.json")).unwrap(),
+        "{\"old\":true}"
+    );
     assert_eq!(server.count(), 0, "nothing was posted");
 }
 
@@ -246,8 +327,15 @@ fn missing_openssl_is_reported() {
     let server = TestServer::start(|_| (201, String::new()));
     let script = render_sh(&vault(), TOKEN, &url_for(&server)).unwrap();
     let bin = tempfile::tempdir().unwrap();
-    for tool in ["curl", "mktemp", "rm", "wc", "tr", "od", "tail", "head", "hostname", "uname", "cut", "sed", "grep", "mkdir", "chmod", "cp", "mv"] {
-        if let Some(found) = ["/usr/bin", "/bin"].iter().map(|dir| Path::new(dir).join(tool)).find(|path| path.exists()) {
+    for tool in [
+        "curl", "mktemp", "rm", "wc", "tr", "od", "tail", "head", "hostname", "uname", "cut",
+        "sed", "grep", "mkdir", "chmod", "cp", "mv",
+    ] {
+        if let Some(found) = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(tool))
+            .find(|path| path.exists())
+        {
             std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
         }
     }
@@ -268,7 +356,12 @@ fn unreachable_server_is_reported() {
     let script = render_sh(&vault(), TOKEN, &url).unwrap();
     let run = run_script("dash", &script, |_| {}, None);
     assert!(!run.output.status.success());
-    assert!(run.stderr().starts_with(&format!("guardrail bootstrap: cannot reach {url}: ")), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .starts_with(&format!("guardrail bootstrap: cannot reach {url}: ")),
+        "{}",
+        run.stderr()
+    );
     assert_no_identity(&run);
 }
 
@@ -276,10 +369,14 @@ fn unreachable_server_is_reported() {
 fn rendering_quotes_values() {
     let url: PublicUrl = "https://guardrail.example.com".parse().unwrap();
     let sh = render_sh(&vault(), TOKEN, &url).unwrap();
-    assert!(sh.contains(&format!("VAULT_ID='{VAULT}'\nTOKEN='{TOKEN}'\nAPI_URL='https://guardrail.example.com'\n")));
+    assert!(sh.contains(&format!(
+        "VAULT_ID='{VAULT}'\nTOKEN='{TOKEN}'\nAPI_URL='https://guardrail.example.com'\n"
+    )));
     assert!(!sh.contains("__GUARDRAIL_"));
     let ps = render_ps1(&vault(), TOKEN, &url).unwrap();
-    assert!(ps.contains(&format!("$VaultId = '{VAULT}'\n$Token = '{TOKEN}'\n$ApiUrl = 'https://guardrail.example.com'\n")));
+    assert!(ps.contains(&format!(
+        "$VaultId = '{VAULT}'\n$Token = '{TOKEN}'\n$ApiUrl = 'https://guardrail.example.com'\n"
+    )));
     assert!(!ps.contains("__GUARDRAIL_"));
     assert_eq!(sh_quote("it's"), r"'it'\''s'");
     assert_eq!(ps_quote("it's"), "'it''s'");
@@ -288,7 +385,14 @@ fn rendering_quotes_values() {
 #[test]
 fn rendering_rejects_bad_tokens() {
     let url: PublicUrl = "https://guardrail.example.com".parse().unwrap();
-    for token in ["", "a'b", "a b", "tok\u{2019}en", "a;rm -rf", &"a".repeat(MAX_TOKEN_LEN + 1)] {
+    for token in [
+        "",
+        "a'b",
+        "a b",
+        "tok\u{2019}en",
+        "a;rm -rf",
+        &"a".repeat(MAX_TOKEN_LEN + 1),
+    ] {
         let error = render_sh(&vault(), token, &url).unwrap_err();
         assert_eq!(error, RenderError::InvalidToken);
         assert!(render_ps1(&vault(), token, &url).is_err());
@@ -306,7 +410,9 @@ fn issuance_commands() {
     let commands = commands(&vault(), TOKEN, &url).unwrap();
     assert_eq!(
         commands.linux,
-        format!("curl -fsSL 'https://guardrail.example.com/v1/{VAULT}/temp-bootstrap/{TOKEN}' | sh")
+        format!(
+            "curl -fsSL 'https://guardrail.example.com/v1/{VAULT}/temp-bootstrap/{TOKEN}' | sh"
+        )
     );
     assert_eq!(
         commands.windows,
