@@ -633,3 +633,353 @@ impl ReplayedError {
         &self.nonce
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashSet;
+
+    use ed25519_dalek::{Signer as _, SigningKey};
+
+    use super::*;
+
+    const MACHINE: &str = "6f1c2a4e-0b7d-4c1e-9a35-2f0d8c7b6e51";
+    const NOW: i64 = 1_760_000_000;
+
+    #[derive(Default)]
+    struct MemoryNonces {
+        seen: RefCell<HashSet<(MachineId, String)>>,
+        calls: Cell<usize>,
+        fail: bool,
+    }
+
+    impl NonceStore for MemoryNonces {
+        fn insert_if_absent(
+            &self,
+            machine: MachineId,
+            nonce: &str,
+            _keep_until: DateTime<Utc>,
+            _now: DateTime<Utc>,
+        ) -> Result<NonceOutcome, NonceStoreError> {
+            self.calls.set(self.calls.get() + 1);
+            if self.fail {
+                return Err(NonceStoreError::new("store full"));
+            }
+            if self.seen.borrow_mut().insert((machine, nonce.to_owned())) {
+                Ok(NonceOutcome::Recorded)
+            } else {
+                Ok(NonceOutcome::Replayed)
+            }
+        }
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(NOW, 0).unwrap()
+    }
+
+    fn machine() -> MachineId {
+        MACHINE.parse().unwrap()
+    }
+
+    /// Signs a request the way the official clients do and returns its header values.
+    fn sign(timestamp: &str, nonce: &str, body: &[u8]) -> String {
+        let payload = format!("GET:/v1/secret/sk_abcdefghij:{timestamp}:{nonce}:{}", body_hash(body));
+        BASE64_STANDARD.encode(key().sign(payload.as_bytes()).to_bytes())
+    }
+
+    fn parse(timestamp: &str, nonce: &str, signature: &str, body: &[u8]) -> SignedRequest {
+        SignedRequest::parse(&RawRequest {
+            method: "GET",
+            path: "/v1/secret/sk_abcdefghij",
+            machine_id: Some(MACHINE.as_bytes()),
+            timestamp: Some(timestamp.as_bytes()),
+            nonce: Some(nonce.as_bytes()),
+            signature: Some(signature.as_bytes()),
+            body,
+        })
+    }
+
+    fn verify(request: &SignedRequest, nonces: &MemoryNonces) -> Result<(), RequestError> {
+        request.verify(
+            machine(),
+            &key().verifying_key(),
+            now(),
+            MaxSkew::default(),
+            nonces,
+        )
+    }
+
+    fn signed_at(timestamp: i64, nonce: &str) -> SignedRequest {
+        let text = timestamp.to_string();
+        parse(&text, nonce, &sign(&text, nonce, b""), b"")
+    }
+
+    #[test]
+    fn body_hash_of_empty_body() {
+        assert_eq!(
+            body_hash(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn payload_layout() {
+        let request = parse("1760000000", "bm9uY2U=", "", b"{}");
+        let payload = String::from_utf8(request.payload().unwrap()).unwrap();
+        assert_eq!(
+            payload,
+            format!("GET:/v1/secret/sk_abcdefghij:1760000000:bm9uY2U=:{}", body_hash(b"{}"))
+        );
+    }
+
+    #[test]
+    fn valid_request_verifies() {
+        let nonces = MemoryNonces::default();
+        let nonce = "AAECAwQFBgcICQoLDA0ODw==";
+        let body = br#"{"projectId":"proj_0123456789"}"#;
+        let request = parse("1760000000", nonce, &sign("1760000000", nonce, body), body);
+        assert_eq!(verify(&request, &nonces), Ok(()));
+        assert_eq!(nonces.calls.get(), 1);
+    }
+
+    #[test]
+    fn replay_is_rejected() {
+        let nonces = MemoryNonces::default();
+        let request = signed_at(NOW, "abcdef0123456789");
+        assert_eq!(verify(&request, &nonces), Ok(()));
+        let err = verify(&request, &nonces).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("replayed request: nonce `abcdef0123456789` was already used by machine `{MACHINE}`, so send a fresh nonce with every request")
+        );
+    }
+
+    #[test]
+    fn bad_signature_skips_nonce_store() {
+        let nonces = MemoryNonces::default();
+        let signature = sign("1760000000", "abc", b"");
+        // Same signature, different body: the body hash no longer matches.
+        let request = parse("1760000000", "abc", &signature, b"tampered");
+        let err = verify(&request, &nonces).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("invalid signature for machine `{MACHINE}`: sign `METHOD:path:timestamp:nonce:bodyHash` with the machine's registered key")
+        );
+        assert_eq!(nonces.calls.get(), 0);
+    }
+
+    #[test]
+    fn other_key_is_rejected() {
+        let nonces = MemoryNonces::default();
+        let request = signed_at(NOW, "abc");
+        let other = SigningKey::from_bytes(&[9; 32]).verifying_key();
+        let result = request.verify(machine(), &other, now(), MaxSkew::default(), &nonces);
+        assert!(matches!(result, Err(RequestError::BadSignature(_))));
+        assert_eq!(nonces.calls.get(), 0);
+    }
+
+    #[test]
+    fn skew_bounds_are_inclusive() {
+        let skew = i64::from(DEFAULT_MAX_SKEW_SECONDS);
+        for (offset, accepted) in [(-skew, true), (skew, true), (-skew - 1, false), (skew + 1, false)] {
+            let nonces = MemoryNonces::default();
+            let request = signed_at(NOW + offset, "abc");
+            let result = verify(&request, &nonces);
+            assert_eq!(result.is_ok(), accepted, "offset {offset}: {result:?}");
+            assert_eq!(nonces.calls.get(), usize::from(accepted), "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn stale_timestamp_message() {
+        let nonces = MemoryNonces::default();
+        let request = signed_at(NOW - 61, "abc");
+        let err = verify(&request, &nonces).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stale timestamp `1759999939`: the server time is `1760000000` and at most 60 s of skew is allowed, so check the client's clock"
+        );
+    }
+
+    #[test]
+    fn freshness_never_overflows() {
+        let skew = MaxSkew::default();
+        for seconds in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+            let result = check_freshness(Timestamp(seconds), now(), skew);
+            assert!(
+                matches!(result, Err(RequestError::StaleTimestamp(_))),
+                "{seconds}: {result:?}"
+            );
+        }
+        let far_future = DateTime::<Utc>::MAX_UTC;
+        assert!(check_freshness(Timestamp(i64::MIN), far_future, skew).is_err());
+        let keep_until = check_freshness(Timestamp(NOW + 60), now(), skew).unwrap();
+        assert_eq!(keep_until.timestamp(), NOW + 120);
+    }
+
+    #[test]
+    fn timestamp_parse_rejects_bad_forms() {
+        let expected = "expected decimal Unix seconds: digits only, without sign or leading zeros";
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "01",
+            " 1",
+            "1.5",
+            "1e9",
+            "9223372036854775808",
+            "99999999999999999999",
+            "-9223372036854775808",
+            "00000000000000000000000000000000000000000000001",
+        ] {
+            let err = Timestamp::parse(bad.as_bytes()).unwrap_err();
+            let shown = if bad.len() > 40 { format!("{}...", &bad[..40]) } else { bad.to_owned() };
+            assert_eq!(
+                err.to_string(),
+                format!("invalid header `X-Timestamp` value `{shown}`: {expected}"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamp_parse_accepts_extremes() {
+        assert_eq!(Timestamp::parse(b"0").unwrap().unix_seconds(), 0);
+        assert_eq!(
+            Timestamp::parse(b"9223372036854775807").unwrap().unix_seconds(),
+            i64::MAX
+        );
+    }
+
+    #[test]
+    fn extreme_timestamp_request_is_stale() {
+        let nonces = MemoryNonces::default();
+        let request = signed_at(i64::MAX, "abc");
+        let err = verify(&request, &nonces).unwrap_err();
+        assert!(err.to_string().starts_with("stale timestamp `9223372036854775807`"), "{err}");
+        assert_eq!(nonces.calls.get(), 0);
+    }
+
+    #[test]
+    fn nonce_parse_rejects_bad_forms() {
+        let too_long = "a".repeat(MAX_NONCE_LEN + 1);
+        assert!(Nonce::parse("a".repeat(MAX_NONCE_LEN).as_bytes()).is_ok());
+        for bad in ["", "a:b", "a b", "é", too_long.as_str(), "a\0"] {
+            let err = Nonce::parse(bad.as_bytes()).unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid header `X-Nonce` value `"),
+                "{bad:?}: {err}"
+            );
+            assert!(err.to_string().ends_with(
+                "`: expected 1 to 128 characters of A-Z, a-z, 0-9, `+`, `/`, `=`, `-` and `_`"
+            ));
+        }
+        let err = Nonce::parse(b"a\xffb").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid header `X-Nonce` value `a\\xffb`: expected 1 to 128 characters of A-Z, a-z, 0-9, `+`, `/`, `=`, `-` and `_`"
+        );
+    }
+
+    #[test]
+    fn signature_parse_rejects_bad_forms() {
+        let good = sign("1", "a", b"");
+        assert!(RequestSignature::parse(good.as_bytes()).is_ok());
+        let unpadded = good.trim_end_matches('=').to_owned();
+        let url_safe = good.replace('+', "-").replace('/', "_");
+        let mut bad_padding_bits = good.clone();
+        // The last data character before `==` carries 4 unused bits; setting one is non-canonical.
+        bad_padding_bits.replace_range(85..86, "B");
+        let short = BASE64_STANDARD.encode([0u8; 63]);
+        for bad in [unpadded.as_str(), "", short.as_str(), &"A".repeat(200)] {
+            let err = RequestSignature::parse(bad.as_bytes()).unwrap_err();
+            assert!(
+                err.to_string().ends_with(
+                    "`: expected 64 bytes in standard base64 with padding (88 characters)"
+                ),
+                "{bad:?}: {err}"
+            );
+        }
+        if url_safe != good {
+            assert!(RequestSignature::parse(url_safe.as_bytes()).is_err());
+        }
+        if bad_padding_bits != good {
+            assert!(RequestSignature::parse(bad_padding_bits.as_bytes()).is_err());
+        }
+    }
+
+    #[test]
+    fn missing_headers_are_named() {
+        let nonces = MemoryNonces::default();
+        let request = SignedRequest::parse(&RawRequest {
+            method: "GET",
+            path: "/v1/secrets",
+            machine_id: None,
+            timestamp: None,
+            nonce: Some(b"abc"),
+            signature: None,
+            body: b"",
+        });
+        assert_eq!(
+            request.machine_id().unwrap_err().to_string(),
+            "missing header `X-Machine-Id`: sign every request and send X-Machine-Id, X-Timestamp, X-Nonce and X-Signature"
+        );
+        let err = verify(&request, &nonces).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing header `X-Timestamp`: sign every request and send X-Machine-Id, X-Timestamp, X-Nonce and X-Signature"
+        );
+        assert_eq!(nonces.calls.get(), 0);
+    }
+
+    #[test]
+    fn machine_id_error_is_truncated() {
+        let long = "x".repeat(500);
+        let request = SignedRequest::parse(&RawRequest {
+            method: "GET",
+            path: "/v1/secrets",
+            machine_id: Some(long.as_bytes()),
+            timestamp: None,
+            nonce: None,
+            signature: None,
+            body: b"",
+        });
+        assert_eq!(
+            request.machine_id().unwrap_err().to_string(),
+            format!("invalid header `X-Machine-Id` value `{}...`: expected a hyphenated UUID", "x".repeat(40))
+        );
+    }
+
+    #[test]
+    fn nonce_store_failure_fails_closed() {
+        let nonces = MemoryNonces {
+            fail: true,
+            ..MemoryNonces::default()
+        };
+        let err = verify(&signed_at(NOW, "abc"), &nonces).unwrap_err();
+        assert_eq!(err.to_string(), "nonce store unavailable: store full");
+    }
+
+    #[test]
+    fn skew_is_bounded() {
+        assert_eq!(MaxSkew::from_secs(3_600).unwrap().as_secs(), 3_600);
+        assert_eq!(MaxSkew::default().as_secs(), 60);
+        let err = MaxSkew::from_secs(3_601).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid timestamp skew `3601` s: expected at most 3600 s (the default is 60 s)"
+        );
+    }
+
+    #[test]
+    fn zero_skew_accepts_exact_time_only() {
+        let skew = MaxSkew::from_secs(0).unwrap();
+        assert!(check_freshness(Timestamp(NOW), now(), skew).is_ok());
+        assert!(check_freshness(Timestamp(NOW + 1), now(), skew).is_err());
+    }
+}
