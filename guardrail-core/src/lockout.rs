@@ -342,3 +342,183 @@ pub fn coalesce_block<EntryId: Copy>(
         _ => Coalesced::NewEntry,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_760_000_000 + seconds, 0).unwrap()
+    }
+
+    fn fail_at(counter: FailureCounter, seconds: &[i64]) -> FailureCounter {
+        let policy = LockoutPolicy::default();
+        seconds
+            .iter()
+            .fold(counter, |counter, second| counter.record_failure(&policy, at(*second)))
+    }
+
+    #[test]
+    fn third_failure_locks_for_fifteen_minutes() {
+        let counter = fail_at(FailureCounter::default(), &[0, 10]);
+        assert_eq!(counter.status(at(10)), LockStatus::Open);
+        let counter = fail_at(counter, &[20]);
+        assert_eq!(
+            counter.status(at(20)),
+            LockStatus::Locked {
+                retry_after_seconds: 900
+            }
+        );
+        assert_eq!(
+            counter.status(at(919)),
+            LockStatus::Locked {
+                retry_after_seconds: 1
+            }
+        );
+        assert_eq!(counter.status(at(920)), LockStatus::Open);
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        let counter = fail_at(FailureCounter::default(), &[0, 0, 0]);
+        let almost_over = at(899) + TimeDelta::milliseconds(1);
+        assert_eq!(
+            counter.status(almost_over),
+            LockStatus::Locked {
+                retry_after_seconds: 1
+            }
+        );
+        let just_started = at(0) + TimeDelta::milliseconds(1);
+        assert_eq!(
+            counter.status(just_started),
+            LockStatus::Locked {
+                retry_after_seconds: 900
+            }
+        );
+    }
+
+    #[test]
+    fn failures_while_locked_do_not_extend() {
+        let locked = fail_at(FailureCounter::default(), &[0, 1, 2]);
+        let retried = fail_at(locked, &[100, 200, 300]);
+        assert_eq!(retried, locked);
+        assert_eq!(retried.status(at(902)), LockStatus::Open);
+    }
+
+    #[test]
+    fn old_failures_stop_counting() {
+        // Two failures, then the counting period of the first one passes.
+        let counter = fail_at(FailureCounter::default(), &[0, 10, 900, 901]);
+        assert_eq!(counter.status(at(901)), LockStatus::Open);
+        assert_eq!(counter.failures, 2);
+        let counter = fail_at(counter, &[902]);
+        assert!(matches!(counter.status(at(902)), LockStatus::Locked { .. }));
+    }
+
+    #[test]
+    fn counting_restarts_after_lock() {
+        let counter = fail_at(FailureCounter::default(), &[0, 1, 2, 902, 903]);
+        assert_eq!(counter.status(at(903)), LockStatus::Open);
+        assert_eq!(counter.failures, 2);
+    }
+
+    #[test]
+    fn expiry_allows_dropping() {
+        let policy = LockoutPolicy::default();
+        assert!(FailureCounter::default().is_expired(&policy, at(0)));
+        let counter = fail_at(FailureCounter::default(), &[0]);
+        assert!(!counter.is_expired(&policy, at(899)));
+        assert!(counter.is_expired(&policy, at(900)));
+        let locked = fail_at(FailureCounter::default(), &[0, 1, 2]);
+        assert!(!locked.is_expired(&policy, at(901)));
+        assert!(locked.is_expired(&policy, at(902)));
+    }
+
+    #[test]
+    fn custom_policy_is_validated() {
+        let policy = LockoutPolicy::new(1, 5).unwrap();
+        let counter = FailureCounter::default().record_failure(&policy, at(0));
+        assert_eq!(
+            counter.status(at(0)),
+            LockStatus::Locked {
+                retry_after_seconds: 5
+            }
+        );
+        assert_eq!(
+            LockoutPolicy::new(0, 60).unwrap_err().to_string(),
+            "invalid lockout failure count `0`: expected 1 to 100 (the default is 3)"
+        );
+        assert_eq!(
+            LockoutPolicy::new(3, 0).unwrap_err().to_string(),
+            "invalid lockout period `0` s: expected 1 to 86400 s (the default is 900 s)"
+        );
+        assert!(LockoutPolicy::new(101, 60).is_err());
+        assert!(LockoutPolicy::new(3, 86_401).is_err());
+    }
+
+    #[test]
+    fn pre_check_reports_longest_lock() {
+        let source: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
+        let canonical: IpAddr = "203.0.113.9".parse().unwrap();
+        let machine: MachineId = "6f1c2a4e-0b7d-4c1e-9a35-2f0d8c7b6e51".parse().unwrap();
+        let short = fail_at(FailureCounter::default(), &[0, 0, 0]);
+        let long = fail_at(FailureCounter::default(), &[100, 100, 100]);
+        let lookup = |key: &LockoutKey| match key {
+            LockoutKey::Source(Some(address)) if *address == canonical => Some(&short),
+            LockoutKey::MachineSource(id, Some(address))
+                if *id == machine && *address == canonical =>
+            {
+                Some(&long)
+            }
+            _ => None,
+        };
+        let found = check_before_evaluation(Some(source), Some(machine), lookup, at(200));
+        assert_eq!(
+            found,
+            Some((
+                LockoutKey::MachineSource(machine, Some(canonical)),
+                LockStatus::Locked {
+                    retry_after_seconds: 800
+                }
+            ))
+        );
+        // Another machine from the same source sees only the source's own lock.
+        let other: MachineId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
+        let found = check_before_evaluation(Some(source), Some(other), lookup, at(200));
+        assert_eq!(found.map(|(key, _)| key), Some(LockoutKey::Source(Some(canonical))));
+        assert_eq!(check_before_evaluation(Some(source), None, lookup, at(1_000)), None);
+    }
+
+    #[test]
+    fn coalescing_folds_within_period() {
+        let policy = CoalescePolicy::default();
+        assert_eq!(coalesce_block::<u64>(None, &policy, at(0)), Coalesced::NewEntry);
+        let recent = RecentBlock {
+            entry: 42_u64,
+            first_at: at(0),
+            count: 1,
+        };
+        assert_eq!(
+            coalesce_block(Some(&recent), &policy, at(59)),
+            Coalesced::Increment { entry: 42, count: 2 }
+        );
+        assert_eq!(coalesce_block(Some(&recent), &policy, at(60)), Coalesced::NewEntry);
+        // A clock that went backwards starts a new entry rather than folding into the future.
+        assert_eq!(coalesce_block(Some(&recent), &policy, at(-1)), Coalesced::NewEntry);
+    }
+
+    #[test]
+    fn coalescing_can_be_turned_off() {
+        let policy = CoalescePolicy::new(0).unwrap();
+        let recent = RecentBlock {
+            entry: 1_u64,
+            first_at: at(0),
+            count: 1,
+        };
+        assert_eq!(coalesce_block(Some(&recent), &policy, at(0)), Coalesced::NewEntry);
+        assert_eq!(
+            CoalescePolicy::new(3_601).unwrap_err().to_string(),
+            "invalid coalescing period `3601` s: expected 0 to 3600 s (the default is 60 s)"
+        );
+    }
+}
