@@ -167,12 +167,13 @@ pub fn evaluate(input: &Evaluation<'_>) -> Decision {
 
     // Step 6: the machine's countries, if enabled. A country that cannot be determined fails it.
     if let Some(countries) = &machine.guardrails.countries {
-        let lookup = match source {
-            None => CountryLookup::Undetermined("source address undetermined"),
-            Some(address) => input.countries.resolve(address),
+        let Some(address) = source else {
+            let detail = "the source address is undetermined".to_owned();
+            return deny(Step::MachineGeo, DenyReason::CountryUndetermined { detail });
         };
-        match lookup {
-            CountryLookup::Undetermined(detail) => {
+        match input.countries.resolve(address) {
+            CountryLookup::Undetermined(cause) => {
+                let detail = cause.to_string();
                 let reason = DenyReason::CountryUndetermined { detail };
                 return deny(Step::MachineGeo, reason);
             }

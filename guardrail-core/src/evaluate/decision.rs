@@ -134,11 +134,11 @@ pub enum DenyReason {
     #[error("source address undetermined")]
     SourceUndetermined,
     /// Step 6: the source country is not in the machine's list.
-    #[error("country `{}` is not in the machine's allowed countries", country_text(*country))]
+    #[error("country `{country}` is not in the machine's allowed countries")]
     CountryNotAllowed { country: CountryCode },
     /// Step 6: the machine has a country list and the source country cannot be determined.
-    #[error("country undetermined ({detail})")]
-    CountryUndetermined { detail: &'static str },
+    #[error("country undetermined: {detail}")]
+    CountryUndetermined { detail: String },
     /// Step 7: `now` is outside the machine's time window.
     #[error("outside the machine's time window at `{}`", now.to_rfc3339())]
     OutsideWindow { now: DateTime<Utc> },
@@ -177,12 +177,6 @@ fn state_name(state: MachineState) -> &'static str {
         MachineState::Disabled => "disabled",
         MachineState::Expired => "expired",
     }
-}
-
-/// Writes a country code as its two letters.
-pub(crate) fn country_text(country: CountryCode) -> String {
-    // TODO: use the country code's own `Display` once the geo axis provides one.
-    format!("{country:?}")
 }
 
 /// The result of evaluating one request.
