@@ -109,7 +109,10 @@ pub fn evaluate(input: &Evaluation<'_>) -> Decision {
     }
 
     // Step 2: the vault-wide IP allowlist, if configured. An undetermined source fails it.
-    if let Some(allowlist) = input.record.and_then(|record| record.vault.ip_allowlist.as_ref()) {
+    if let Some(allowlist) = input
+        .record
+        .and_then(|record| record.vault.ip_allowlist.as_ref())
+    {
         match source {
             None => return deny(Step::VaultIpAllowlist, DenyReason::VaultSourceUndetermined),
             Some(address) if !allowlist.contains(address) => {
@@ -135,7 +138,10 @@ pub fn evaluate(input: &Evaluation<'_>) -> Decision {
         return deny(Step::MachineEnabled, reason);
     };
     let machine = record.machine;
-    if matches!(machine.state, MachineState::Pending | MachineState::Disabled) {
+    if matches!(
+        machine.state,
+        MachineState::Pending | MachineState::Disabled
+    ) {
         let reason = DenyReason::MachineNotEnabled {
             machine: machine.id,
             state: machine.state,

@@ -113,9 +113,13 @@ impl Default for LockoutPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidLockoutPolicy {
-    #[error("invalid lockout failure count `{0}`: expected 1 to {MAX_MAX_FAILURES} (the default is {DEFAULT_MAX_FAILURES})")]
+    #[error(
+        "invalid lockout failure count `{0}`: expected 1 to {MAX_MAX_FAILURES} (the default is {DEFAULT_MAX_FAILURES})"
+    )]
     MaxFailures(u32),
-    #[error("invalid lockout period `{0}` s: expected 1 to {MAX_LOCKOUT_SECONDS} s (the default is {DEFAULT_LOCKOUT_SECONDS} s)")]
+    #[error(
+        "invalid lockout period `{0}` s: expected 1 to {MAX_LOCKOUT_SECONDS} s (the default is {DEFAULT_LOCKOUT_SECONDS} s)"
+    )]
     Period(u32),
 }
 
@@ -225,13 +229,23 @@ pub fn check_before_evaluation<'a>(
     }
     let mut longest: Option<(LockoutKey, LockStatus)> = None;
     for key in keys {
-        let Some(counter) = lookup(&key) else { continue };
+        let Some(counter) = lookup(&key) else {
+            continue;
+        };
         let status = counter.status(now);
-        let LockStatus::Locked { retry_after_seconds } = status else { continue };
+        let LockStatus::Locked {
+            retry_after_seconds,
+        } = status
+        else {
+            continue;
+        };
         let is_longer = match longest {
-            Some((_, LockStatus::Locked { retry_after_seconds: current })) => {
-                retry_after_seconds > current
-            }
+            Some((
+                _,
+                LockStatus::Locked {
+                    retry_after_seconds: current,
+                },
+            )) => retry_after_seconds > current,
             _ => true,
         };
         if is_longer {
@@ -277,7 +291,9 @@ impl Default for CoalescePolicy {
 
 /// A coalescing period above [`MAX_COALESCE_SECONDS`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid coalescing period `{period_seconds}` s: expected 0 to {MAX_COALESCE_SECONDS} s (the default is {DEFAULT_COALESCE_SECONDS} s)")]
+#[error(
+    "invalid coalescing period `{period_seconds}` s: expected 0 to {MAX_COALESCE_SECONDS} s (the default is {DEFAULT_COALESCE_SECONDS} s)"
+)]
 pub struct InvalidCoalescePeriod {
     period_seconds: u32,
 }
@@ -353,9 +369,9 @@ mod tests {
 
     fn fail_at(counter: FailureCounter, seconds: &[i64]) -> FailureCounter {
         let policy = LockoutPolicy::default();
-        seconds
-            .iter()
-            .fold(counter, |counter, second| counter.record_failure(&policy, at(*second)))
+        seconds.iter().fold(counter, |counter, second| {
+            counter.record_failure(&policy, at(*second))
+        })
     }
 
     #[test]
@@ -485,14 +501,23 @@ mod tests {
         // Another machine from the same source sees only the source's own lock.
         let other: MachineId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
         let found = check_before_evaluation(Some(source), Some(other), lookup, at(200));
-        assert_eq!(found.map(|(key, _)| key), Some(LockoutKey::Source(Some(canonical))));
-        assert_eq!(check_before_evaluation(Some(source), None, lookup, at(1_000)), None);
+        assert_eq!(
+            found.map(|(key, _)| key),
+            Some(LockoutKey::Source(Some(canonical)))
+        );
+        assert_eq!(
+            check_before_evaluation(Some(source), None, lookup, at(1_000)),
+            None
+        );
     }
 
     #[test]
     fn coalescing_folds_within_period() {
         let policy = CoalescePolicy::default();
-        assert_eq!(coalesce_block::<u64>(None, &policy, at(0)), Coalesced::NewEntry);
+        assert_eq!(
+            coalesce_block::<u64>(None, &policy, at(0)),
+            Coalesced::NewEntry
+        );
         let recent = RecentBlock {
             entry: 42_u64,
             first_at: at(0),
@@ -500,11 +525,20 @@ mod tests {
         };
         assert_eq!(
             coalesce_block(Some(&recent), &policy, at(59)),
-            Coalesced::Increment { entry: 42, count: 2 }
+            Coalesced::Increment {
+                entry: 42,
+                count: 2
+            }
         );
-        assert_eq!(coalesce_block(Some(&recent), &policy, at(60)), Coalesced::NewEntry);
+        assert_eq!(
+            coalesce_block(Some(&recent), &policy, at(60)),
+            Coalesced::NewEntry
+        );
         // A clock that went backwards starts a new entry rather than folding into the future.
-        assert_eq!(coalesce_block(Some(&recent), &policy, at(-1)), Coalesced::NewEntry);
+        assert_eq!(
+            coalesce_block(Some(&recent), &policy, at(-1)),
+            Coalesced::NewEntry
+        );
     }
 
     #[test]
@@ -515,7 +549,10 @@ mod tests {
             first_at: at(0),
             count: 1,
         };
-        assert_eq!(coalesce_block(Some(&recent), &policy, at(0)), Coalesced::NewEntry);
+        assert_eq!(
+            coalesce_block(Some(&recent), &policy, at(0)),
+            Coalesced::NewEntry
+        );
         assert_eq!(
             CoalescePolicy::new(3_601).unwrap_err().to_string(),
             "invalid coalescing period `3601` s: expected 0 to 3600 s (the default is 60 s)"

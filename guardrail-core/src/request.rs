@@ -223,9 +223,8 @@ impl Nonce {
             ));
         }
         // Every byte is ASCII, so the conversion cannot fail; the error path is unreachable.
-        let text = std::str::from_utf8(value).map_err(|_| {
-            RequestError::invalid_header(NONCE_HEADER, value, "ASCII characters")
-        })?;
+        let text = std::str::from_utf8(value)
+            .map_err(|_| RequestError::invalid_header(NONCE_HEADER, value, "ASCII characters"))?;
         Ok(Self(text.to_owned()))
     }
 
@@ -319,8 +318,7 @@ impl SignedRequest {
             machine_id: required(MACHINE_ID_HEADER, raw.machine_id).and_then(parse_machine_id),
             timestamp: required(TIMESTAMP_HEADER, raw.timestamp).and_then(Timestamp::parse),
             nonce: required(NONCE_HEADER, raw.nonce).and_then(Nonce::parse),
-            signature: required(SIGNATURE_HEADER, raw.signature)
-                .and_then(RequestSignature::parse),
+            signature: required(SIGNATURE_HEADER, raw.signature).and_then(RequestSignature::parse),
         }
     }
 
@@ -393,9 +391,8 @@ impl SignedRequest {
         let signature = self.signature.as_ref().map_err(Clone::clone)?;
 
         let payload = signed_payload(&self.method, &self.path, timestamp, nonce, &self.body_hash);
-        verify_signature(key, &payload, signature).map_err(|BadSignature| {
-            RequestError::BadSignature(BadSignatureError { machine })
-        })?;
+        verify_signature(key, &payload, signature)
+            .map_err(|BadSignature| RequestError::BadSignature(BadSignatureError { machine }))?;
 
         let keep_until = check_freshness(timestamp, transport_now, max_skew)?;
 
@@ -537,7 +534,9 @@ fn echo(value: &[u8]) -> String {
 
 /// A required header that the request did not carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("missing header `{header}`: sign every request and send X-Machine-Id, X-Timestamp, X-Nonce and X-Signature")]
+#[error(
+    "missing header `{header}`: sign every request and send X-Machine-Id, X-Timestamp, X-Nonce and X-Signature"
+)]
 pub struct MissingHeader {
     header: &'static str,
 }
@@ -572,7 +571,9 @@ impl InvalidHeader {
 
 /// A signature that does not verify with the machine's registered key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid signature for machine `{machine}`: sign `METHOD:path:timestamp:nonce:bodyHash` with the machine's registered key")]
+#[error(
+    "invalid signature for machine `{machine}`: sign `METHOD:path:timestamp:nonce:bodyHash` with the machine's registered key"
+)]
 pub struct BadSignatureError {
     machine: MachineId,
 }
@@ -616,7 +617,9 @@ impl StaleTimestamp {
 
 /// A nonce that the machine already used within its retention period.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("replayed request: nonce `{nonce}` was already used by machine `{machine}`, so send a fresh nonce with every request")]
+#[error(
+    "replayed request: nonce `{nonce}` was already used by machine `{machine}`, so send a fresh nonce with every request"
+)]
 pub struct ReplayedError {
     machine: MachineId,
     nonce: String,
@@ -687,7 +690,10 @@ mod tests {
 
     /// Signs a request the way the official clients do and returns its header values.
     fn sign(timestamp: &str, nonce: &str, body: &[u8]) -> String {
-        let payload = format!("GET:/v1/secret/sk_abcdefghij:{timestamp}:{nonce}:{}", body_hash(body));
+        let payload = format!(
+            "GET:/v1/secret/sk_abcdefghij:{timestamp}:{nonce}:{}",
+            body_hash(body)
+        );
         BASE64_STANDARD.encode(key().sign(payload.as_bytes()).to_bytes())
     }
 
@@ -732,7 +738,10 @@ mod tests {
         let payload = String::from_utf8(request.payload().unwrap()).unwrap();
         assert_eq!(
             payload,
-            format!("GET:/v1/secret/sk_abcdefghij:1760000000:bm9uY2U=:{}", body_hash(b"{}"))
+            format!(
+                "GET:/v1/secret/sk_abcdefghij:1760000000:bm9uY2U=:{}",
+                body_hash(b"{}")
+            )
         );
     }
 
@@ -754,7 +763,9 @@ mod tests {
         let err = verify(&request, &nonces).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("replayed request: nonce `abcdef0123456789` was already used by machine `{MACHINE}`, so send a fresh nonce with every request")
+            format!(
+                "replayed request: nonce `abcdef0123456789` was already used by machine `{MACHINE}`, so send a fresh nonce with every request"
+            )
         );
     }
 
@@ -767,7 +778,9 @@ mod tests {
         let err = verify(&request, &nonces).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("invalid signature for machine `{MACHINE}`: sign `METHOD:path:timestamp:nonce:bodyHash` with the machine's registered key")
+            format!(
+                "invalid signature for machine `{MACHINE}`: sign `METHOD:path:timestamp:nonce:bodyHash` with the machine's registered key"
+            )
         );
         assert_eq!(nonces.calls.get(), 0);
     }
@@ -785,7 +798,12 @@ mod tests {
     #[test]
     fn skew_bounds_are_inclusive() {
         let skew = i64::from(DEFAULT_MAX_SKEW_SECONDS);
-        for (offset, accepted) in [(-skew, true), (skew, true), (-skew - 1, false), (skew + 1, false)] {
+        for (offset, accepted) in [
+            (-skew, true),
+            (skew, true),
+            (-skew - 1, false),
+            (skew + 1, false),
+        ] {
             let nonces = MemoryNonces::default();
             let request = signed_at(NOW + offset, "abc");
             let result = verify(&request, &nonces);
@@ -838,7 +856,11 @@ mod tests {
             "00000000000000000000000000000000000000000000001",
         ] {
             let err = Timestamp::parse(bad.as_bytes()).unwrap_err();
-            let shown = if bad.len() > 40 { format!("{}...", &bad[..40]) } else { bad.to_owned() };
+            let shown = if bad.len() > 40 {
+                format!("{}...", &bad[..40])
+            } else {
+                bad.to_owned()
+            };
             assert_eq!(
                 err.to_string(),
                 format!("invalid header `X-Timestamp` value `{shown}`: {expected}"),
@@ -851,7 +873,9 @@ mod tests {
     fn timestamp_parse_accepts_extremes() {
         assert_eq!(Timestamp::parse(b"0").unwrap().unix_seconds(), 0);
         assert_eq!(
-            Timestamp::parse(b"9223372036854775807").unwrap().unix_seconds(),
+            Timestamp::parse(b"9223372036854775807")
+                .unwrap()
+                .unix_seconds(),
             i64::MAX
         );
     }
@@ -861,7 +885,11 @@ mod tests {
         let nonces = MemoryNonces::default();
         let request = signed_at(i64::MAX, "abc");
         let err = verify(&request, &nonces).unwrap_err();
-        assert!(err.to_string().starts_with("stale timestamp `9223372036854775807`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("stale timestamp `9223372036854775807`"),
+            "{err}"
+        );
         assert_eq!(nonces.calls.get(), 0);
     }
 
@@ -872,7 +900,8 @@ mod tests {
         for bad in ["", "a:b", "a b", "é", too_long.as_str(), "a\0"] {
             let err = Nonce::parse(bad.as_bytes()).unwrap_err();
             assert!(
-                err.to_string().starts_with("invalid header `X-Nonce` value `"),
+                err.to_string()
+                    .starts_with("invalid header `X-Nonce` value `"),
                 "{bad:?}: {err}"
             );
             assert!(err.to_string().ends_with(
@@ -951,7 +980,10 @@ mod tests {
         });
         assert_eq!(
             request.machine_id().unwrap_err().to_string(),
-            format!("invalid header `X-Machine-Id` value `{}...`: expected a hyphenated UUID", "x".repeat(40))
+            format!(
+                "invalid header `X-Machine-Id` value `{}...`: expected a hyphenated UUID",
+                "x".repeat(40)
+            )
         );
     }
 

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 //! External Ed25519 vectors against the server's verification path. See
 //! `tests/data/ed25519/README.md` for their origin, licence and expected outcomes.
 
@@ -12,7 +17,7 @@ const WYCHEPROOF: &str = include_str!("data/ed25519/wycheproof_ed25519_test.json
 const SPECCHECK: &str = include_str!("data/ed25519/speccheck_cases.json");
 
 fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length in {text}");
+    assert!(text.len().is_multiple_of(2), "odd hex length in {text}");
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
@@ -88,7 +93,10 @@ fn speccheck_cases_match_verify_strict() {
             let signature = ed25519_dalek::Signature::from_slice(&signature).unwrap();
             key.verify_strict(&message, &signature).is_ok()
         });
-        assert_eq!(strict_alone, EXPECTED[index], "speccheck case {index}, key unchecked");
+        assert_eq!(
+            strict_alone, EXPECTED[index],
+            "speccheck case {index}, key unchecked"
+        );
     }
 }
 
@@ -100,7 +108,11 @@ fn speccheck_results_row_is_the_expected_one() {
         .lines()
         .find(|line| line.starts_with("|Dalek strict"))
         .unwrap();
-    let cells: Vec<&str> = row.split('|').map(str::trim).filter(|cell| !cell.is_empty()).collect();
+    let cells: Vec<&str> = row
+        .split('|')
+        .map(str::trim)
+        .filter(|cell| !cell.is_empty())
+        .collect();
     assert_eq!(cells[0], "Dalek strict");
     let accepted: Vec<bool> = cells[1..].iter().map(|cell| *cell == "V").collect();
     let mut expected = vec![false; 12];

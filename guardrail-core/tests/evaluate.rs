@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 //! The nine-step evaluation against the real guardrail axes, a signing key and in-memory stores.
 
 use std::cell::{Cell, RefCell};
@@ -80,8 +85,13 @@ fn guarded_machine() -> Machine {
         ip_allowlist: Some(IpAllowlist::parse(&["203.0.113.0/24", "2001:db8::/32"]).unwrap()),
         countries: Some(CountryAllowlist::parse(&["DK", "SE"]).unwrap()),
         time_window: Some(
-            TimeWindow::new("09:00", "17:00", "Europe/Copenhagen", &["mon", "tue", "wed", "thu", "fri"])
-                .unwrap(),
+            TimeWindow::new(
+                "09:00",
+                "17:00",
+                "Europe/Copenhagen",
+                &["mon", "tue", "wed", "thu", "fri"],
+            )
+            .unwrap(),
         ),
     };
     machine
@@ -236,7 +246,11 @@ impl World {
         }
     }
 
-    fn run(&self, request: &SignedRequest, source: Option<&str>) -> guardrail_core::evaluate::Decision {
+    fn run(
+        &self,
+        request: &SignedRequest,
+        source: Option<&str>,
+    ) -> guardrail_core::evaluate::Decision {
         let record = self.machine.as_ref().map(|machine| MachineRecord {
             machine,
             vault: &self.vault,
@@ -325,7 +339,10 @@ fn bad_signature_outside_allowlist_fails_step_5() {
     let machine: MachineId = MACHINE.parse().unwrap();
     assert_eq!(
         decision.rate_limit,
-        Some(LockoutKey::MachineSource(machine, Some("198.51.100.7".parse().unwrap())))
+        Some(LockoutKey::MachineSource(
+            machine,
+            Some("198.51.100.7".parse().unwrap())
+        ))
     );
     let event = &decision.audit_events[0];
     assert_eq!(event.action, AuditAction::TempMachineBlocked);
@@ -352,7 +369,10 @@ fn bad_signature_fails_step_8_without_nonce() {
     assert_eq!(decision.status, 401);
     assert_eq!(decision.client_message, Some(AUTHENTICATION_FAILED));
     assert_eq!(decision.rate_limit, source_key("203.0.113.7"));
-    assert_eq!(decision.audit_events[0].detail["reason"], "invalid signature");
+    assert_eq!(
+        decision.audit_events[0].detail["reason"],
+        "invalid signature"
+    );
     assert_eq!(world.nonces.calls.get(), 0);
 }
 
@@ -377,13 +397,19 @@ fn stale_timestamp_uses_transport_clock() {
     // The policy clock moved a day ahead; the transport clock is real time.
     let mut world = World::new(machine());
     world.now = office_hours() + chrono::TimeDelta::days(1);
-    let decision = world.run(&Client::new(world.transport_now).signed(), Some("203.0.113.7"));
+    let decision = world.run(
+        &Client::new(world.transport_now).signed(),
+        Some("203.0.113.7"),
+    );
     assert!(decision.is_allowed(), "{decision:?}");
 
     let client = Client::new(world.transport_now - chrono::TimeDelta::seconds(61));
     let decision = world.run(&client.signed(), Some("203.0.113.7"));
     assert_eq!(step(&decision), Some(Step::Signature));
-    assert!(matches!(decision.deny_reason(), Some(DenyReason::StaleTimestamp { .. })));
+    assert!(matches!(
+        decision.deny_reason(),
+        Some(DenyReason::StaleTimestamp { .. })
+    ));
     assert_eq!(
         decision.audit_events[0].detail["reason"],
         format!(
@@ -437,7 +463,10 @@ fn malformed_timestamp_fails_step_8() {
     });
     let decision = world.run(&request, Some("203.0.113.7"));
     assert_eq!(step(&decision), Some(Step::Signature));
-    assert!(matches!(decision.deny_reason(), Some(DenyReason::MalformedRequest(_))));
+    assert!(matches!(
+        decision.deny_reason(),
+        Some(DenyReason::MalformedRequest(_))
+    ));
     assert_eq!(world.nonces.calls.get(), 0);
 }
 
@@ -460,7 +489,10 @@ fn mismatched_records_fail_closed() {
     world.vault.owner_id = "owner_mallory".parse().unwrap();
     let decision = world.run(&Client::new(world.now).signed(), Some("203.0.113.7"));
     assert_eq!(step(&decision), Some(Step::OwnerActive));
-    assert!(matches!(decision.deny_reason(), Some(DenyReason::RecordMismatch { .. })));
+    assert!(matches!(
+        decision.deny_reason(),
+        Some(DenyReason::RecordMismatch { .. })
+    ));
 }
 
 #[test]
@@ -472,7 +504,10 @@ fn vault_allowlist_fails_step_2() {
     assert_eq!(decision.status, 401);
     let decision = world.run(&Client::new(world.now).signed(), None);
     assert_eq!(step(&decision), Some(Step::VaultIpAllowlist));
-    assert_eq!(decision.deny_reason(), Some(&DenyReason::VaultSourceUndetermined));
+    assert_eq!(
+        decision.deny_reason(),
+        Some(&DenyReason::VaultSourceUndetermined)
+    );
     assert_eq!(decision.rate_limit, Some(LockoutKey::Source(None)));
 }
 
@@ -533,7 +568,10 @@ fn closed_window_fails_step_7() {
     let mut world = World::new(guarded_machine());
     // Saturday: the window is open on weekdays only. The transport clock stays current.
     world.now = Utc.with_ymd_and_hms(2025, 10, 11, 8, 0, 0).unwrap();
-    let decision = world.run(&Client::new(world.transport_now).signed(), Some("203.0.113.7"));
+    let decision = world.run(
+        &Client::new(world.transport_now).signed(),
+        Some("203.0.113.7"),
+    );
     assert_eq!(step(&decision), Some(Step::MachineTimeWindow));
     assert_eq!(decision.audit_events[0].detail["axis"], "time_window");
     assert_eq!(decision.status, 403);
@@ -549,7 +587,10 @@ fn route_denials_fail_step_9() {
     assert_eq!(decision.rate_limit, None);
     let event = &decision.audit_events[0];
     assert_eq!(event.action, AuditAction::AccessDenied);
-    assert_eq!(event.target, Target::Secret("sk_otherothe1".parse::<SecretId>().unwrap()));
+    assert_eq!(
+        event.target,
+        Target::Secret("sk_otherothe1".parse::<SecretId>().unwrap())
+    );
     assert_eq!(
         event.detail["reason"],
         "machine holds no grant on secret `sk_otherothe1` (route `read_secret`)"
@@ -573,11 +614,14 @@ fn nonce_store_failure_answers_503() {
     assert_eq!(decision.rate_limit, None);
 }
 
+/// Changes a world or a client so that one authentication step fails.
+type Setup = dyn Fn(&mut World, &mut Client);
+
 #[test]
 fn authentication_failures_share_one_body() {
     let mut messages = HashSet::new();
     let mut statuses = HashSet::new();
-    let cases: Vec<Box<dyn Fn(&mut World, &mut Client)>> = vec![
+    let cases: Vec<Box<Setup>> = vec![
         Box::new(|world, _| world.owner.active = false),
         Box::new(|world, _| {
             world.vault.ip_allowlist = Some(IpAllowlist::parse(&["10.0.0.0/8"]).unwrap())

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 //! Property tests of `evaluate`: it never panics, and an allowed request passed every enabled
 //! axis, each recomputed here without the engine's guardrail code.
 
@@ -30,7 +35,12 @@ use ipnetwork::IpNetwork;
 use proptest::prelude::*;
 
 const MACHINE: &str = "6f1c2a4e-0b7d-4c1e-9a35-2f0d8c7b6e51";
-const CIDRS: [&str; 4] = ["203.0.113.0/24", "198.51.100.0/25", "2001:db8::/32", "10.0.0.0/8"];
+const CIDRS: [&str; 4] = [
+    "203.0.113.0/24",
+    "198.51.100.0/25",
+    "2001:db8::/32",
+    "10.0.0.0/8",
+];
 const SOURCES: [&str; 7] = [
     "203.0.113.7",
     "::ffff:203.0.113.7",
@@ -116,12 +126,18 @@ struct Case {
     send_twice: bool,
 }
 
-fn subset<T: Clone + std::fmt::Debug + 'static>(items: &'static [T]) -> impl Strategy<Value = Vec<T>> {
+fn subset<T: Clone + std::fmt::Debug + 'static>(
+    items: &'static [T],
+) -> impl Strategy<Value = Vec<T>> {
     proptest::sample::subsequence(items, 1..=items.len())
 }
 
 fn window() -> impl Strategy<Value = Window> {
-    (0_u32..23, proptest::sample::select(&ZONES[..]), subset(&DAYS))
+    (
+        0_u32..23,
+        proptest::sample::select(&ZONES[..]),
+        subset(&DAYS),
+    )
         .prop_flat_map(|(start_hour, zone, days)| {
             (start_hour + 1..=24).prop_map(move |end_hour| Window {
                 start_hour,
@@ -186,9 +202,11 @@ fn case() -> impl Strategy<Value = Case> {
 
 fn in_cidrs(cidrs: &[&str], source: Option<IpAddr>) -> bool {
     let Some(source) = source else { return false };
-    cidrs
-        .iter()
-        .any(|cidr| cidr.parse::<IpNetwork>().unwrap().contains(source.to_canonical()))
+    cidrs.iter().any(|cidr| {
+        cidr.parse::<IpNetwork>()
+            .unwrap()
+            .contains(source.to_canonical())
+    })
 }
 
 fn window_open(window: &Window, now: DateTime<Utc>) -> bool {
@@ -196,9 +214,7 @@ fn window_open(window: &Window, now: DateTime<Utc>) -> bool {
     let local = now.with_timezone(&zone);
     let day = DAYS[local.weekday().num_days_from_monday() as usize];
     let minute = local.hour() * 60 + local.minute();
-    window.days.contains(&day)
-        && window.start_hour * 60 <= minute
-        && minute < window.end_hour * 60
+    window.days.contains(&day) && window.start_hour * 60 <= minute && minute < window.end_hour * 60
 }
 
 fn hour_text(hour: u32) -> String {
