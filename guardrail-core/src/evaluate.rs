@@ -2,7 +2,7 @@
 //!
 //! [`evaluate`] runs the steps in the documented order and stops at the first failure. It
 //! returns a [`Decision`] as data; the caller persists the audit events, increments the named
-//! failure counter and answers the client. The caller also checks lockouts before calling it
+//! failure counter and responds to the client. The caller also checks lockouts before calling it
 //! ([`check_before_evaluation`](crate::lockout::check_before_evaluation)).
 //!
 //! | step | check | client sees | audit | counter |
@@ -150,7 +150,7 @@ pub fn evaluate(input: &Evaluation<'_>) -> Decision {
     }
 
     // Step 4: the machine has not expired. A machine the sweeper marked expired fails here too,
-    // whatever the clock says, because `expired` is terminal.
+    // whatever `now` is, because `expired` is terminal.
     if machine.state == MachineState::Expired || input.now >= machine.expires_at {
         let reason = DenyReason::Expired {
             now: input.now,

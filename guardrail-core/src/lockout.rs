@@ -139,7 +139,7 @@ pub struct FailureCounter {
 pub enum LockStatus {
     /// Not locked.
     Open,
-    /// Locked: answer 429 with `Retry-After` set to `retry_after_seconds`.
+    /// Locked: respond with 429 with `Retry-After` set to `retry_after_seconds`.
     Locked {
         /// Seconds until the lock ends, rounded up, at least 1.
         retry_after_seconds: u64,
@@ -214,7 +214,7 @@ impl FailureCounter {
 /// Checks the counters that apply to a request before step 1: the source address, and the
 /// machine and source pair when the request names a machine id.
 ///
-/// `lookup` returns the stored counter of a key, if any. The caller answers 429 with
+/// `lookup` returns the stored counter of a key, if any. The caller responds with 429 with
 /// `Retry-After` when this returns a lock, and does not evaluate the request.
 pub fn check_before_evaluation<'a>(
     source: Option<IpAddr>,

@@ -211,7 +211,7 @@ impl Nonce {
     /// # Errors
     ///
     /// [`RequestError::InvalidHeader`] when the value is empty, longer than [`MAX_NONCE_LEN`]
-    /// bytes, or holds a byte outside `A-Z a-z 0-9 + / = - _`.
+    /// bytes, or contains a byte outside `A-Z a-z 0-9 + / = - _`.
     pub fn parse(value: &[u8]) -> Result<Self, RequestError> {
         let allowed = |byte: &u8| byte.is_ascii_alphanumeric() || b"+/=-_".contains(byte);
         let valid = !value.is_empty() && value.len() <= MAX_NONCE_LEN && value.iter().all(allowed);

@@ -51,7 +51,7 @@ pub trait RouteAuthorizer {
     fn authorize(&self, machine: &Machine, route: &MachineRoute) -> RouteDecision;
 }
 
-/// The answer of a [`RouteAuthorizer`].
+/// The result of a [`RouteAuthorizer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteDecision {
     Allow,
