@@ -18,6 +18,9 @@ use crate::wire::BootstrapCommands;
 /// The POSIX `sh` template.
 pub const SH_TEMPLATE: &str = include_str!("../scripts/bootstrap.sh");
 /// The PowerShell template.
+///
+/// TODO: run it in a test under PowerShell; the tests here only render it, since no PowerShell is
+/// installed on the build machines.
 pub const PS1_TEMPLATE: &str = include_str!("../scripts/bootstrap.ps1");
 
 /// Longest token accepted for rendering.
