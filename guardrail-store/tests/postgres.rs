@@ -4,7 +4,12 @@
 //! run these tests; without it each test prints a notice and passes. Every test works in its
 //! own schema, which it drops at the end.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod conformance;
 
@@ -80,11 +85,15 @@ fn two_handles_share_nonces_and_lockouts() {
 
     let keep = t0() + hours(1);
     assert_eq!(
-        first.insert_if_absent(machine_id(1), "shared", keep, t0()).unwrap(),
+        first
+            .insert_if_absent(machine_id(1), "shared", keep, t0())
+            .unwrap(),
         NonceOutcome::Recorded
     );
     assert_eq!(
-        second.insert_if_absent(machine_id(1), "shared", keep, t0()).unwrap(),
+        second
+            .insert_if_absent(machine_id(1), "shared", keep, t0())
+            .unwrap(),
         NonceOutcome::Replayed
     );
 
@@ -96,7 +105,10 @@ fn two_handles_share_nonces_and_lockouts() {
     };
     first.record_failure(&key, t0(), keep, &bump).unwrap();
     second.record_failure(&key, t0(), keep, &bump).unwrap();
-    assert_eq!(first.lockout_state(&key, t0()).unwrap().unwrap().failures, 2);
+    assert_eq!(
+        first.lockout_state(&key, t0()).unwrap().unwrap().failures,
+        2
+    );
 }
 
 #[test]
@@ -122,14 +134,23 @@ fn concurrent_failures_across_handles_are_not_lost() {
             }
         }
     });
-    assert_eq!(first.lockout_state(&key, t0()).unwrap().unwrap().failures, 40);
+    assert_eq!(
+        first.lockout_state(&key, t0()).unwrap().unwrap().failures,
+        40
+    );
 }
 
 #[test]
 fn migrate_is_idempotent() {
     let Some(store) = open() else { return };
-    assert_eq!(store.store.migrate().unwrap(), guardrail_store::SCHEMA_VERSION);
-    assert_eq!(store.store.migrate().unwrap(), guardrail_store::SCHEMA_VERSION);
+    assert_eq!(
+        store.store.migrate().unwrap(),
+        guardrail_store::SCHEMA_VERSION
+    );
+    assert_eq!(
+        store.store.migrate().unwrap(),
+        guardrail_store::SCHEMA_VERSION
+    );
 }
 
 #[test]
@@ -160,7 +181,9 @@ fn sweep_queries_can_use_expiry_indexes() {
         )
         .unwrap();
     assert!(
-        due_purge.iter().any(|line| line.contains("machines_expiry")),
+        due_purge
+            .iter()
+            .any(|line| line.contains("machines_expiry")),
         "{due_purge:#?}"
     );
 }

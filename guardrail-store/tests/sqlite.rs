@@ -1,7 +1,12 @@
 //! The conformance suite on SQLite (a fresh file per test), plus index use, migrations and
 //! crash durability.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod conformance;
 
@@ -43,7 +48,9 @@ fn in_memory_url_opens() {
 
 #[test]
 fn unknown_url_scheme_is_named() {
-    let error = guardrail_store::open_store("mysql://localhost/db").err().unwrap();
+    let error = guardrail_store::open_store("mysql://localhost/db")
+        .err()
+        .unwrap();
     assert_eq!(
         error.to_string(),
         "store backend failed: unsupported database URL scheme `mysql`: use `sqlite://PATH`, \
@@ -55,8 +62,14 @@ fn unknown_url_scheme_is_named() {
 fn migrate_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("m.db").display());
-    assert_eq!(guardrail_store::migrate(&url).unwrap(), guardrail_store::SCHEMA_VERSION);
-    assert_eq!(guardrail_store::migrate(&url).unwrap(), guardrail_store::SCHEMA_VERSION);
+    assert_eq!(
+        guardrail_store::migrate(&url).unwrap(),
+        guardrail_store::SCHEMA_VERSION
+    );
+    assert_eq!(
+        guardrail_store::migrate(&url).unwrap(),
+        guardrail_store::SCHEMA_VERSION
+    );
     let store = guardrail_store::open_store(&url).unwrap();
     assert_eq!(store.count_machines(&vault_id(1)).unwrap(), 0);
 }
@@ -119,7 +132,12 @@ fn acknowledged_audit_survives_sigkill() {
     drop(SqliteStore::open(&path).unwrap());
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "durability_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "durability_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -148,6 +166,12 @@ fn acknowledged_audit_survives_sigkill() {
         .into_iter()
         .map(|entry| entry.id.0)
         .collect();
-    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(id)).collect();
-    assert!(lost.is_empty(), "acknowledged entries lost after SIGKILL: {lost:?}");
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged entries lost after SIGKILL: {lost:?}"
+    );
 }

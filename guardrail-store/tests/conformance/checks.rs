@@ -11,7 +11,9 @@ use guardrail_core::guardrail::Guardrails;
 use guardrail_core::machine::{MachineState, RegistrationError, TransitionError};
 use guardrail_core::plan::Plan;
 use guardrail_core::request::NonceOutcome;
-use guardrail_core::token::{RejectionReason, RevokeTokenError, TokenPlaintext, TokenRejected, TokenState};
+use guardrail_core::token::{
+    RejectionReason, RevokeTokenError, TokenPlaintext, TokenRejected, TokenState,
+};
 use guardrail_store::{
     AuditId, AuditQuery, CoalesceKey, CoalesceOutcome, LockoutKey, LockoutState, NewWebhook,
     OwnerKeyHash, Project, SecretRecord, SecretValueType, Store, StoreError,
@@ -30,10 +32,16 @@ pub fn vault_and_owner_round_trip(store: &dyn Store) {
     let vault = create_vault(store, 1, Plan::Pro, 5);
 
     assert_eq!(store.get_vault(&vault.id).unwrap(), Some(vault.clone()));
-    let owner = store.owner_by_key_hash(&OwnerKeyHash([1; 32])).unwrap().unwrap();
+    let owner = store
+        .owner_by_key_hash(&OwnerKeyHash([1; 32]))
+        .unwrap()
+        .unwrap();
     assert_eq!(owner.id, vault.owner_id);
     assert!(owner.active);
-    assert_eq!(store.owner_by_key_hash(&OwnerKeyHash([9; 32])).unwrap(), None);
+    assert_eq!(
+        store.owner_by_key_hash(&OwnerKeyHash([9; 32])).unwrap(),
+        None
+    );
     assert_eq!(store.list_vaults(&owner.id).unwrap(), vec![vault.clone()]);
 
     store.set_plan(&vault.id, Plan::Enterprise, 50).unwrap();
@@ -72,28 +80,42 @@ pub fn token_insert_list_revoke(store: &dyn Store) {
         store.find_token_by_hash(&first.token.hash).unwrap(),
         Some(first.token.clone())
     );
-    assert_eq!(store.get_token(&vault_id(9), &first.token.id).unwrap(), None);
+    assert_eq!(
+        store.get_token(&vault_id(9), &first.token.id).unwrap(),
+        None
+    );
     let listed: HashSet<_> = store
         .list_tokens(&vault.id)
         .unwrap()
         .into_iter()
         .map(|token| token.id)
         .collect();
-    assert_eq!(listed, HashSet::from([first.token.id.clone(), second.token.id.clone()]));
+    assert_eq!(
+        listed,
+        HashSet::from([first.token.id.clone(), second.token.id.clone()])
+    );
 
     let revoked = store
         .revoke_token(&vault.id, &first.token.id, &vault.owner_id, t0())
         .unwrap();
     assert_eq!(revoked.state, TokenState::Revoked);
-    let stored = store.get_token(&vault.id, &first.token.id).unwrap().unwrap();
+    let stored = store
+        .get_token(&vault.id, &first.token.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.state, TokenState::Revoked);
 
     let again = store
         .revoke_token(&vault.id, &first.token.id, &vault.owner_id, t0())
         .unwrap_err();
-    assert!(again.domain_error::<RevokeTokenError>().is_some(), "{again}");
+    assert!(
+        again.domain_error::<RevokeTokenError>().is_some(),
+        "{again}"
+    );
 
-    let entries = store.query_audit(&AuditQuery::newest(vault.id.clone(), 10)).unwrap();
+    let entries = store
+        .query_audit(&AuditQuery::newest(vault.id.clone(), 10))
+        .unwrap();
     let actions: Vec<_> = entries.iter().map(|entry| entry.event.action).collect();
     assert_eq!(
         actions,
@@ -110,10 +132,19 @@ pub fn registration_uses_token_once(store: &dyn Store) {
     let issued = issue(store, &vault, 1, 24);
 
     let wrong_vault = store
-        .register_machine(&vault_id(2), &issued.plaintext, &public_key(1), [1; 16], t0())
+        .register_machine(
+            &vault_id(2),
+            &issued.plaintext,
+            &public_key(1),
+            [1; 16],
+            t0(),
+        )
         .unwrap_err();
     assert_eq!(rejection(&wrong_vault), RejectionReason::WrongVault);
-    let unchanged = store.get_token(&vault.id, &issued.token.id).unwrap().unwrap();
+    let unchanged = store
+        .get_token(&vault.id, &issued.token.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(unchanged.state, TokenState::Unused);
 
     let machine = store
@@ -123,9 +154,18 @@ pub fn registration_uses_token_once(store: &dyn Store) {
     assert_eq!(machine.name, "machine-1");
     assert_eq!(machine.expires_at, t0() + hours(24));
     assert_eq!(machine.public_key, public_key(1));
-    assert_eq!(store.get_machine(&vault.id, &machine.id).unwrap(), Some(machine.clone()));
-    assert_eq!(store.find_machine(&machine.id).unwrap(), Some(machine.clone()));
-    let used = store.get_token(&vault.id, &issued.token.id).unwrap().unwrap();
+    assert_eq!(
+        store.get_machine(&vault.id, &machine.id).unwrap(),
+        Some(machine.clone())
+    );
+    assert_eq!(
+        store.find_machine(&machine.id).unwrap(),
+        Some(machine.clone())
+    );
+    let used = store
+        .get_token(&vault.id, &issued.token.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(used.state, TokenState::Used);
 
     let replay = store
@@ -159,7 +199,10 @@ pub fn registration_failure_keeps_token_unused(store: &dyn Store) {
         ),
         "{full}"
     );
-    let token = store.get_token(&vault.id, &second.token.id).unwrap().unwrap();
+    let token = store
+        .get_token(&vault.id, &second.token.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(token.state, TokenState::Unused);
 
     store.set_plan(&vault.id, Plan::Free, 10).unwrap();
@@ -173,7 +216,10 @@ pub fn registration_failure_keeps_token_unused(store: &dyn Store) {
         ),
         "{free}"
     );
-    let token = store.get_token(&vault.id, &second.token.id).unwrap().unwrap();
+    let token = store
+        .get_token(&vault.id, &second.token.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(token.state, TokenState::Unused);
 
     // Once a slot is free again, the same token still works.
@@ -200,17 +246,29 @@ pub fn machine_transitions_are_audited(store: &dyn Store) {
     let machine = register(store, &vault, 1, 24);
     let owner = vault.owner_id.clone();
 
-    let wrong = store.enable_machine(&vault.id, &machine.id, &owner, t0()).unwrap_err();
+    let wrong = store
+        .enable_machine(&vault.id, &machine.id, &owner, t0())
+        .unwrap_err();
     assert!(wrong.domain_error::<TransitionError>().is_some(), "{wrong}");
 
-    let active = store.approve_machine(&vault.id, &machine.id, &owner, t0()).unwrap();
+    let active = store
+        .approve_machine(&vault.id, &machine.id, &owner, t0())
+        .unwrap();
     assert_eq!(active.state, MachineState::Active);
-    let disabled = store.disable_machine(&vault.id, &machine.id, &owner, t0()).unwrap();
+    let disabled = store
+        .disable_machine(&vault.id, &machine.id, &owner, t0())
+        .unwrap();
     assert_eq!(disabled.state, MachineState::Disabled);
-    let enabled = store.enable_machine(&vault.id, &machine.id, &owner, t0()).unwrap();
+    let enabled = store
+        .enable_machine(&vault.id, &machine.id, &owner, t0())
+        .unwrap();
     assert_eq!(enabled.state, MachineState::Active);
     assert_eq!(
-        store.get_machine(&vault.id, &machine.id).unwrap().unwrap().state,
+        store
+            .get_machine(&vault.id, &machine.id)
+            .unwrap()
+            .unwrap()
+            .state,
         MachineState::Active
     );
 
@@ -236,7 +294,9 @@ pub fn machine_transitions_are_audited(store: &dyn Store) {
     );
 
     let pending = register(store, &vault, 2, 24);
-    store.deny_machine(&vault.id, &pending.id, &owner, t0()).unwrap();
+    store
+        .deny_machine(&vault.id, &pending.id, &owner, t0())
+        .unwrap();
     assert_eq!(store.get_machine(&vault.id, &pending.id).unwrap(), None);
     assert_eq!(store.list_machines(&vault.id).unwrap().len(), 1);
 }
@@ -249,8 +309,13 @@ pub fn guardrails_update_round_trips(store: &dyn Store) {
         .set_guardrails(&vault.id, &machine.id, &guardrails, &vault.owner_id, t0())
         .unwrap();
     assert_eq!(updated.guardrails, guardrails);
-    let latest = store.query_audit(&AuditQuery::newest(vault.id.clone(), 1)).unwrap();
-    assert_eq!(latest[0].event.action, AuditAction::TempMachineGuardrailsUpdate);
+    let latest = store
+        .query_audit(&AuditQuery::newest(vault.id.clone(), 1))
+        .unwrap();
+    assert_eq!(
+        latest[0].event.action,
+        AuditAction::TempMachineGuardrailsUpdate
+    );
 }
 
 pub fn extend_and_revert_persist_chain(store: &dyn Store) {
@@ -281,24 +346,37 @@ pub fn extend_and_revert_persist_chain(store: &dyn Store) {
     let not_later = store
         .extend_machine(&vault.id, &machine.id, &request(t0() + hours(10)), t0())
         .unwrap_err();
-    assert!(not_later.domain_error::<ExtendError>().is_some(), "{not_later}");
+    assert!(
+        not_later.domain_error::<ExtendError>().is_some(),
+        "{not_later}"
+    );
 
     let (reverted, chain) = store
         .revert_extension(&vault.id, &machine.id, &owner, t0())
         .unwrap();
     assert_eq!(reverted.expires_at, t0() + hours(48));
     assert!(chain.extensions()[1].reverted);
-    store.revert_extension(&vault.id, &machine.id, &owner, t0()).unwrap();
+    store
+        .revert_extension(&vault.id, &machine.id, &owner, t0())
+        .unwrap();
     let stored = store.get_machine(&vault.id, &machine.id).unwrap().unwrap();
     assert_eq!(stored.expires_at, t0() + hours(24));
     let chain = store.extension_chain(&machine.id).unwrap();
-    assert!(chain.extensions().iter().all(|extension| extension.reverted));
+    assert!(
+        chain
+            .extensions()
+            .iter()
+            .all(|extension| extension.reverted)
+    );
 
     let nothing = store
         .revert_extension(&vault.id, &machine.id, &owner, t0())
         .unwrap_err();
     assert!(
-        matches!(nothing.domain_error::<RevertError>(), Some(RevertError::NothingToRevert { .. })),
+        matches!(
+            nothing.domain_error::<RevertError>(),
+            Some(RevertError::NothingToRevert { .. })
+        ),
         "{nothing}"
     );
     let actions: Vec<_> = store
@@ -318,7 +396,14 @@ pub fn extend_and_revert_persist_chain(store: &dyn Store) {
     );
 }
 
-fn setup_dependents(store: &dyn Store, tag: u8) -> (guardrail_core::plan::Vault, guardrail_core::machine::Machine, SecretRecord) {
+fn setup_dependents(
+    store: &dyn Store,
+    tag: u8,
+) -> (
+    guardrail_core::plan::Vault,
+    guardrail_core::machine::Machine,
+    SecretRecord,
+) {
     let vault = create_vault(store, tag, Plan::Pro, 5);
     let machine = register(store, &vault, tag, 24);
     let project = Project {
@@ -328,7 +413,9 @@ fn setup_dependents(store: &dyn Store, tag: u8) -> (guardrail_core::plan::Vault,
         created_at: t0(),
     };
     store.create_project(&project).unwrap();
-    store.add_project_member(&vault.id, &project.id, &machine.id).unwrap();
+    store
+        .add_project_member(&vault.id, &project.id, &machine.id)
+        .unwrap();
     let secret = SecretRecord {
         id: format!("sk_abcdefghij{tag}").parse().unwrap(),
         vault_id: vault.id.clone(),
@@ -342,8 +429,12 @@ fn setup_dependents(store: &dyn Store, tag: u8) -> (guardrail_core::plan::Vault,
         updated_at: t0(),
     };
     store.create_secret(&secret).unwrap();
-    store.grant_secret(&vault.id, &secret.id, &machine.id, t0()).unwrap();
-    store.record_secret_read(&machine.id, &secret.id, 1, t0()).unwrap();
+    store
+        .grant_secret(&vault.id, &secret.id, &machine.id, t0())
+        .unwrap();
+    store
+        .record_secret_read(&machine.id, &secret.id, 1, t0())
+        .unwrap();
     (vault, machine, secret)
 }
 
@@ -371,9 +462,22 @@ pub fn revoke_deletes_dependents(store: &dyn Store) {
     assert!(!store.has_grant(&secret.id, &machine.id).unwrap());
     assert!(store.granted_secrets(&machine.id).unwrap().is_empty());
     assert!(store.machine_projects(&machine.id).unwrap().is_empty());
-    assert!(store.extension_chain(&machine.id).unwrap().extensions().is_empty());
-    assert!(store.last_read_versions(&machine.id, &[secret.id.clone()]).unwrap().is_empty());
-    let latest = store.query_audit(&AuditQuery::newest(vault.id.clone(), 1)).unwrap();
+    assert!(
+        store
+            .extension_chain(&machine.id)
+            .unwrap()
+            .extensions()
+            .is_empty()
+    );
+    assert!(
+        store
+            .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+            .unwrap()
+            .is_empty()
+    );
+    let latest = store
+        .query_audit(&AuditQuery::newest(vault.id.clone(), 1))
+        .unwrap();
     assert_eq!(latest[0].event.action, AuditAction::MachineRevoke);
 
     let gone = store
@@ -396,7 +500,11 @@ pub fn sweep_marks_once_then_purges(store: &dyn Store) {
     let marked = store.get_machine(&vault.id, &short.id).unwrap().unwrap();
     assert_eq!(marked.state, MachineState::Expired);
     assert_eq!(
-        store.get_machine(&vault.id, &long.id).unwrap().unwrap().state,
+        store
+            .get_machine(&vault.id, &long.id)
+            .unwrap()
+            .unwrap()
+            .state,
         MachineState::Pending
     );
 
@@ -417,7 +525,10 @@ pub fn sweep_marks_once_then_purges(store: &dyn Store) {
         })
         .unwrap();
     assert_eq!(purges.len(), 1);
-    assert_eq!(purges[0].event.detail["machines"], serde_json::json!(["machine-1"]));
+    assert_eq!(
+        purges[0].event.detail["machines"],
+        serde_json::json!(["machine-1"])
+    );
 
     // A batch limit leaves the rest for the next call.
     for seed in 3..6 {
@@ -439,12 +550,20 @@ pub fn projects_secrets_and_grants(store: &dyn Store) {
         Some(project[0].clone())
     );
     // Adding twice is not an error.
-    store.add_project_member(&vault.id, &project[0].id, &machine.id).unwrap();
+    store
+        .add_project_member(&vault.id, &project[0].id, &machine.id)
+        .unwrap();
 
     assert_eq!(store.get_secret(&secret.id).unwrap(), Some(secret.clone()));
     let names = vec!["user".to_owned(), "password".to_owned()];
     let updated = store
-        .update_secret(&vault.id, &secret.id, &[9, 9], Some(&names), t0() + hours(1))
+        .update_secret(
+            &vault.id,
+            &secret.id,
+            &[9, 9],
+            Some(&names),
+            t0() + hours(1),
+        )
         .unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(updated.ciphertext, vec![9, 9]);
@@ -457,8 +576,13 @@ pub fn projects_secrets_and_grants(store: &dyn Store) {
     );
     assert_eq!(store.list_secrets(&vault.id, None).unwrap().len(), 1);
 
-    assert_eq!(store.granted_secrets(&machine.id).unwrap(), vec![secret.id.clone()]);
-    store.grant_secret(&vault.id, &secret.id, &machine.id, t0()).unwrap();
+    assert_eq!(
+        store.granted_secrets(&machine.id).unwrap(),
+        vec![secret.id.clone()]
+    );
+    store
+        .grant_secret(&vault.id, &secret.id, &machine.id, t0())
+        .unwrap();
 
     let other = create_vault(store, 2, Plan::Pro, 5);
     let foreign = store
@@ -470,13 +594,20 @@ pub fn projects_secrets_and_grants(store: &dyn Store) {
     assert_eq!(store.get_secret(&secret.id).unwrap(), None);
     assert!(!store.has_grant(&secret.id, &machine.id).unwrap());
     let missing = store.delete_secret(&vault.id, &secret.id).unwrap_err();
-    assert_eq!(missing.to_string(), format!("secret `{}` not found", secret.id));
+    assert_eq!(
+        missing.to_string(),
+        format!("secret `{}` not found", secret.id)
+    );
 }
 
 pub fn secret_reads_keep_newest_version(store: &dyn Store) {
     let (_, machine, secret) = setup_dependents(store, 1);
-    store.record_secret_read(&machine.id, &secret.id, 3, t0()).unwrap();
-    store.record_secret_read(&machine.id, &secret.id, 2, t0()).unwrap();
+    store
+        .record_secret_read(&machine.id, &secret.id, 3, t0())
+        .unwrap();
+    store
+        .record_secret_read(&machine.id, &secret.id, 2, t0())
+        .unwrap();
     let unread: guardrail_core::ids::SecretId = "sk_neverread00".parse().unwrap();
     let versions = store
         .last_read_versions(&machine.id, &[secret.id.clone(), unread])
@@ -496,7 +627,12 @@ pub fn audit_query_filters_newest_first(store: &dyn Store) {
     let events = vec![
         event(&vault.id, machine, AuditAction::AuthFailure, t0()),
         event(&vault.id, machine, AuditAction::SecretRead, t0() + hours(1)),
-        event(&vault.id, machine, AuditAction::TempMachineBlocked, t0() + hours(2)),
+        event(
+            &vault.id,
+            machine,
+            AuditAction::TempMachineBlocked,
+            t0() + hours(2),
+        ),
         event(&other.id, machine, AuditAction::SecretRead, t0() + hours(3)),
         event(&vault.id, machine, AuditAction::SecretRead, t0() + hours(4)),
     ];
@@ -504,7 +640,9 @@ pub fn audit_query_filters_newest_first(store: &dyn Store) {
     assert_eq!(ids.len(), 5);
     assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
 
-    let all = store.query_audit(&AuditQuery::newest(vault.id.clone(), 100)).unwrap();
+    let all = store
+        .query_audit(&AuditQuery::newest(vault.id.clone(), 100))
+        .unwrap();
     assert_eq!(all.len(), 4);
     assert_eq!(all[0].id, ids[4]);
     assert_eq!(all[0].event, events[4]);
@@ -516,7 +654,10 @@ pub fn audit_query_filters_newest_first(store: &dyn Store) {
             ..AuditQuery::newest(vault.id.clone(), 100)
         })
         .unwrap();
-    assert_eq!(reads.iter().map(|entry| entry.id).collect::<Vec<_>>(), vec![ids[4], ids[1]]);
+    assert_eq!(
+        reads.iter().map(|entry| entry.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[1]]
+    );
 
     let high = store
         .query_audit(&AuditQuery {
@@ -535,7 +676,9 @@ pub fn audit_query_filters_newest_first(store: &dyn Store) {
         .unwrap();
     assert_eq!(since.len(), 3);
 
-    let page = store.query_audit(&AuditQuery::newest(vault.id.clone(), 2)).unwrap();
+    let page = store
+        .query_audit(&AuditQuery::newest(vault.id.clone(), 2))
+        .unwrap();
     assert_eq!(page.len(), 2);
     let next = store
         .query_audit(&AuditQuery {
@@ -543,7 +686,10 @@ pub fn audit_query_filters_newest_first(store: &dyn Store) {
             ..AuditQuery::newest(vault.id.clone(), 2)
         })
         .unwrap();
-    assert_eq!(next.iter().map(|entry| entry.id).collect::<Vec<_>>(), vec![ids[1], ids[0]]);
+    assert_eq!(
+        next.iter().map(|entry| entry.id).collect::<Vec<_>>(),
+        vec![ids[1], ids[0]]
+    );
 }
 
 pub fn blocked_events_coalesce(store: &dyn Store) {
@@ -556,7 +702,14 @@ pub fn blocked_events_coalesce(store: &dyn Store) {
         reason: "not allowed".to_owned(),
     };
     let at = |minutes| t0() + chrono::TimeDelta::minutes(minutes);
-    let blocked = |minutes| event(&vault.id, machine, AuditAction::TempMachineBlocked, at(minutes));
+    let blocked = |minutes| {
+        event(
+            &vault.id,
+            machine,
+            AuditAction::TempMachineBlocked,
+            at(minutes),
+        )
+    };
 
     let first = store.append_coalesced(&blocked(0), &key, at(-5)).unwrap();
     let CoalesceOutcome::Appended(entry_id) = first else {
@@ -569,7 +722,9 @@ pub fn blocked_events_coalesce(store: &dyn Store) {
     assert_eq!(state.count, 2);
     assert_eq!(state.last_at, at(1));
 
-    let entries = store.query_audit(&AuditQuery::newest(vault.id.clone(), 10)).unwrap();
+    let entries = store
+        .query_audit(&AuditQuery::newest(vault.id.clone(), 10))
+        .unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].count, 2);
     assert_eq!(entries[0].event.detail["count"], 2);
@@ -579,40 +734,59 @@ pub fn blocked_events_coalesce(store: &dyn Store) {
         source_ip: Some("198.51.100.1".parse().unwrap()),
         ..key.clone()
     };
-    let other = store.append_coalesced(&blocked(2), &other_source, at(-3)).unwrap();
-    assert!(matches!(other, CoalesceOutcome::Appended(id) if id != entry_id), "{other:?}");
+    let other = store
+        .append_coalesced(&blocked(2), &other_source, at(-3))
+        .unwrap();
+    assert!(
+        matches!(other, CoalesceOutcome::Appended(id) if id != entry_id),
+        "{other:?}"
+    );
 
     // After the coalescing period a repeat starts a new entry.
     let later = store.append_coalesced(&blocked(20), &key, at(15)).unwrap();
-    assert!(matches!(later, CoalesceOutcome::Appended(id) if id != entry_id), "{later:?}");
+    assert!(
+        matches!(later, CoalesceOutcome::Appended(id) if id != entry_id),
+        "{later:?}"
+    );
 
     assert_eq!(store.increment_audit_count(entry_id).unwrap(), 3);
     let missing = store.increment_audit_count(AuditId(999_999)).unwrap_err();
     assert_eq!(missing.to_string(), "audit entry `999999` not found");
 
     let purged = store.purge_expired(at(30), at(10)).unwrap();
-    assert_eq!(purged.coalesce_entries, 1, "only the other source's state is stale");
+    assert_eq!(
+        purged.coalesce_entries, 1,
+        "only the other source's state is stale"
+    );
 }
 
 pub fn nonce_insert_if_absent(store: &dyn Store) {
     let machine = machine_id(1);
     let keep = t0() + chrono::TimeDelta::seconds(120);
     assert_eq!(
-        store.insert_if_absent(machine, "bm9uY2U=", keep, t0()).unwrap(),
+        store
+            .insert_if_absent(machine, "bm9uY2U=", keep, t0())
+            .unwrap(),
         NonceOutcome::Recorded
     );
     assert_eq!(
-        store.insert_if_absent(machine, "bm9uY2U=", keep, t0()).unwrap(),
+        store
+            .insert_if_absent(machine, "bm9uY2U=", keep, t0())
+            .unwrap(),
         NonceOutcome::Replayed
     );
     assert_eq!(
-        store.insert_if_absent(machine_id(2), "bm9uY2U=", keep, t0()).unwrap(),
+        store
+            .insert_if_absent(machine_id(2), "bm9uY2U=", keep, t0())
+            .unwrap(),
         NonceOutcome::Recorded
     );
     // Still protected one second before `keep_until`.
     let almost = keep - chrono::TimeDelta::seconds(1);
     assert_eq!(
-        store.insert_if_absent(machine, "bm9uY2U=", keep, almost).unwrap(),
+        store
+            .insert_if_absent(machine, "bm9uY2U=", keep, almost)
+            .unwrap(),
         NonceOutcome::Replayed
     );
     let purged = store.purge_expired(keep, t0()).unwrap();
@@ -643,12 +817,17 @@ pub fn lockout_counter_updates(store: &dyn Store) {
         assert_eq!(state.failures, expected);
     }
     let locked = store.lockout_state(&key, t0()).unwrap().unwrap();
-    assert_eq!(locked.locked_until, Some(t0() + chrono::TimeDelta::minutes(15)));
+    assert_eq!(
+        locked.locked_until,
+        Some(t0() + chrono::TimeDelta::minutes(15))
+    );
     assert_eq!(store.lockout_state(&pair, t0()).unwrap(), None);
 
     // Past `keep_until` the entry counts as absent and the rule starts over.
     assert_eq!(store.lockout_state(&key, keep).unwrap(), None);
-    let fresh = store.record_failure(&key, keep, keep + hours(1), &bump).unwrap();
+    let fresh = store
+        .record_failure(&key, keep, keep + hours(1), &bump)
+        .unwrap();
     assert_eq!(fresh.failures, 1);
 
     store.record_failure(&pair, t0(), keep, &bump).unwrap();
@@ -674,15 +853,23 @@ pub fn webhook_subscriptions(store: &dyn Store) {
         .create_webhook(&NewWebhook {
             vault_id: vault.id.clone(),
             url: "https://alerts.example/all".to_owned(),
-            actions: vec![AuditAction::TempMachineBlocked, AuditAction::TempMachineExpired],
+            actions: vec![
+                AuditAction::TempMachineBlocked,
+                AuditAction::TempMachineExpired,
+            ],
             secret: vec![8; 16],
             created_at: t0(),
         })
         .unwrap();
     assert_ne!(blocked.id, both.id);
-    assert_eq!(store.list_webhooks(&vault.id).unwrap(), vec![blocked.clone(), both.clone()]);
     assert_eq!(
-        store.webhooks_for(&vault.id, AuditAction::TempMachineExpired).unwrap(),
+        store.list_webhooks(&vault.id).unwrap(),
+        vec![blocked.clone(), both.clone()]
+    );
+    assert_eq!(
+        store
+            .webhooks_for(&vault.id, AuditAction::TempMachineExpired)
+            .unwrap(),
         vec![both.clone()]
     );
     store.delete_webhook(&vault.id, blocked.id).unwrap();
@@ -695,14 +882,39 @@ pub fn lease_has_one_holder(store: &dyn Store) {
     let ttl = Duration::from_secs(60);
     assert!(store.try_acquire_lease("sweeper", "a", t0(), ttl).unwrap());
     assert!(!store.try_acquire_lease("sweeper", "b", t0(), ttl).unwrap());
-    assert!(store.try_acquire_lease("sweeper", "a", t0() + chrono::TimeDelta::seconds(30), ttl).unwrap());
+    assert!(
+        store
+            .try_acquire_lease("sweeper", "a", t0() + chrono::TimeDelta::seconds(30), ttl)
+            .unwrap()
+    );
     let renewed_until = t0() + chrono::TimeDelta::seconds(90);
-    assert!(!store.try_acquire_lease("sweeper", "b", renewed_until - chrono::TimeDelta::seconds(1), ttl).unwrap());
-    assert!(store.try_acquire_lease("sweeper", "b", renewed_until, ttl).unwrap());
+    assert!(
+        !store
+            .try_acquire_lease(
+                "sweeper",
+                "b",
+                renewed_until - chrono::TimeDelta::seconds(1),
+                ttl
+            )
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_acquire_lease("sweeper", "b", renewed_until, ttl)
+            .unwrap()
+    );
     store.release_lease("sweeper", "a").unwrap();
-    assert!(!store.try_acquire_lease("sweeper", "a", renewed_until, ttl).unwrap());
+    assert!(
+        !store
+            .try_acquire_lease("sweeper", "a", renewed_until, ttl)
+            .unwrap()
+    );
     store.release_lease("sweeper", "b").unwrap();
-    assert!(store.try_acquire_lease("sweeper", "a", renewed_until, ttl).unwrap());
+    assert!(
+        store
+            .try_acquire_lease("sweeper", "a", renewed_until, ttl)
+            .unwrap()
+    );
 }
 
 pub fn concurrent_redemption_has_one_winner(store: &dyn Store) {
@@ -729,7 +941,10 @@ pub fn concurrent_redemption_has_one_winner(store: &dyn Store) {
                 })
             })
             .collect();
-        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
     });
     let winners = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     assert_eq!(winners, 1, "{outcomes:?}");
@@ -756,11 +971,20 @@ pub fn concurrent_registration_respects_limit(store: &dyn Store) {
                 scope.spawn(move || {
                     let seed = u8::try_from(index).unwrap() + 1;
                     barrier.wait();
-                    store.register_machine(&vault.id, &issued.plaintext, &public_key(seed), [seed; 16], t0())
+                    store.register_machine(
+                        &vault.id,
+                        &issued.plaintext,
+                        &public_key(seed),
+                        [seed; 16],
+                        t0(),
+                    )
                 })
             })
             .collect();
-        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
     });
     let winners = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     assert_eq!(winners, limit as usize, "{outcomes:?}");

@@ -7,9 +7,7 @@ use guardrail_core::ids::{MachineId, OwnerId, VaultId};
 use guardrail_core::lifetime::Lifetime;
 use guardrail_core::machine::{Machine, MachinePublicKey};
 use guardrail_core::plan::{Owner, Plan, Vault};
-use guardrail_core::token::{
-    IssuedToken, TokenRandomness, TokenRequest, issue_token,
-};
+use guardrail_core::token::{IssuedToken, TokenRandomness, TokenRequest, issue_token};
 use guardrail_store::{OwnerKeyHash, Store};
 
 /// 1 March 2025, 12:00 UTC: the suite's "now".
@@ -87,12 +85,23 @@ pub fn public_key(seed: u8) -> MachinePublicKey {
 pub fn register(store: &dyn Store, vault: &Vault, seed: u8, lifetime_hours: u32) -> Machine {
     let issued = issue(store, vault, seed, lifetime_hours);
     store
-        .register_machine(&vault.id, &issued.plaintext, &public_key(seed), [seed; 16], t0())
+        .register_machine(
+            &vault.id,
+            &issued.plaintext,
+            &public_key(seed),
+            [seed; 16],
+            t0(),
+        )
         .unwrap()
 }
 
 /// An audit event of `action` on `machine` at `at`.
-pub fn event(vault: &VaultId, machine: MachineId, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
+pub fn event(
+    vault: &VaultId,
+    machine: MachineId,
+    action: AuditAction,
+    at: DateTime<Utc>,
+) -> AuditEvent {
     AuditEvent::new(
         at,
         vault.clone(),

@@ -4,7 +4,10 @@
 //! of them as `#[test]`s for one backend, given an expression that opens a fresh store (or
 //! returns `None` to skip, as the PostgreSQL tests do without a database URL).
 
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 pub mod checks;
 pub mod fixtures;
