@@ -21,6 +21,7 @@ use guardrail_core::audit::{AuditAction, AuditEvent};
 use guardrail_core::extension::{ChainUpdate, ExtensionChain};
 use guardrail_core::guardrail::IpAllowlist;
 use guardrail_core::ids::{MachineId, OwnerId, ProjectId, SecretId, TokenId, VaultId};
+use guardrail_core::lockout::{FailureCounter, LockoutKey};
 use guardrail_core::machine::{Machine, MachineState, Registration};
 use guardrail_core::plan::{Owner, Plan, Vault};
 use guardrail_core::request::{NonceOutcome, NonceStore, NonceStoreError};
@@ -32,9 +33,9 @@ use guardrail_core::token::{
 use crate::codec::{set_detail_count, token_state_str};
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, LockoutKey,
-    LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext,
-    SecretRecord, SweepReport, WebhookId, WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
+    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport, WebhookId,
+    WebhookSubscription, lockout_storage_key,
 };
 use crate::sql::ops::purge_cutoff;
 use crate::traits::{
@@ -84,7 +85,7 @@ struct State {
     webhooks: Vec<WebhookSubscription>,
     next_webhook_id: i64,
     nonces: HashMap<(MachineId, String), DateTime<Utc>>,
-    lockouts: HashMap<String, (LockoutState, DateTime<Utc>)>,
+    lockouts: HashMap<String, (FailureCounter, DateTime<Utc>)>,
     leases: HashMap<String, (String, DateTime<Utc>)>,
 }
 
@@ -883,9 +884,9 @@ impl GuardStore for MemoryStore {
         key: &LockoutKey,
         now: DateTime<Utc>,
         keep_until: DateTime<Utc>,
-        update: &dyn Fn(Option<LockoutState>) -> LockoutState,
-    ) -> StoreResult<LockoutState> {
-        let key = key.storage_key();
+        update: &dyn Fn(Option<FailureCounter>) -> FailureCounter,
+    ) -> StoreResult<FailureCounter> {
+        let key = lockout_storage_key(key);
         let mut state = self.lock()?;
         if !state.lockouts.contains_key(&key) && state.lockouts.len() >= self.limits.max_lockouts {
             state.lockouts.retain(|_, (_, until)| *until > now);
@@ -910,17 +911,17 @@ impl GuardStore for MemoryStore {
         &self,
         key: &LockoutKey,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<LockoutState>> {
+    ) -> StoreResult<Option<FailureCounter>> {
         Ok(self
             .lock()?
             .lockouts
-            .get(&key.storage_key())
+            .get(&lockout_storage_key(key))
             .filter(|(_, until)| *until > now)
             .map(|(lockout, _)| *lockout))
     }
 
     fn clear_lockout(&self, key: &LockoutKey) -> StoreResult<()> {
-        self.lock()?.lockouts.remove(&key.storage_key());
+        self.lock()?.lockouts.remove(&lockout_storage_key(key));
         Ok(())
     }
 

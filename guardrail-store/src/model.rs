@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use guardrail_core::audit::{AuditAction, AuditEvent, Severity};
 use guardrail_core::ids::{MachineId, ProjectId, SecretId, VaultId};
+use guardrail_core::lockout::LockoutKey;
 use guardrail_core::plan::{Owner, Vault};
 use guardrail_core::token::BootstrapToken;
 
@@ -105,30 +106,13 @@ pub enum CoalesceOutcome {
     Coalesced { entry_id: AuditId, count: u32 },
 }
 
-/// What a lockout rule counts for, keyed by something an attacker can choose.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum LockoutKey {
-    /// Authentication failures from one source address.
-    Source(IpAddr),
-    /// Guardrail failures of one machine from one source address.
-    MachineSource(MachineId, IpAddr),
-}
-
-impl LockoutKey {
-    pub(crate) fn storage_key(&self) -> String {
-        match self {
-            Self::Source(ip) => format!("source|{ip}"),
-            Self::MachineSource(machine, ip) => format!("machine|{machine}|{ip}"),
-        }
+/// The text key a lockout counter is stored under; an undetermined source is `-`.
+pub(crate) fn lockout_storage_key(key: &LockoutKey) -> String {
+    let source = |ip: &Option<IpAddr>| ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    match key {
+        LockoutKey::Source(ip) => format!("source|{}", source(ip)),
+        LockoutKey::MachineSource(machine, ip) => format!("machine|{machine}|{}", source(ip)),
     }
-}
-
-/// The counter state a pure lockout rule reads and returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockoutState {
-    pub failures: u32,
-    pub window_started_at: DateTime<Utc>,
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
 /// How many expired rows [`crate::GuardStore::purge_expired`] deleted.

@@ -19,6 +19,7 @@ use guardrail_core::audit::{AuditAction, AuditEvent};
 use guardrail_core::extension::{ChainUpdate, ExtendRequest, ExtensionChain, extend, revert};
 use guardrail_core::guardrail::{Guardrails, IpAllowlist};
 use guardrail_core::ids::{MachineId, OwnerId, ProjectId, SecretId, TokenId, VaultId};
+use guardrail_core::lockout::{FailureCounter, LockoutKey};
 use guardrail_core::machine::{
     Machine, MachinePublicKey, Registration, register_machine as core_register,
 };
@@ -28,9 +29,9 @@ use guardrail_core::token::{BootstrapToken, TokenHash, TokenPlaintext, check_red
 
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, LockoutKey,
-    LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext,
-    SecretRecord, SweepReport, WebhookId, WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
+    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport, WebhookId,
+    WebhookSubscription,
 };
 
 /// Result of every store method.
@@ -707,8 +708,8 @@ pub trait GuardStore {
         key: &LockoutKey,
         now: DateTime<Utc>,
         keep_until: DateTime<Utc>,
-        update: &dyn Fn(Option<LockoutState>) -> LockoutState,
-    ) -> StoreResult<LockoutState>;
+        update: &dyn Fn(Option<FailureCounter>) -> FailureCounter,
+    ) -> StoreResult<FailureCounter>;
 
     /// Returns the counter state of `key` unless its `keep_until` has passed.
     ///
@@ -719,7 +720,7 @@ pub trait GuardStore {
         &self,
         key: &LockoutKey,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<LockoutState>>;
+    ) -> StoreResult<Option<FailureCounter>>;
 
     /// Forgets the counter state of `key`.
     ///

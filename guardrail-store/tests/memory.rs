@@ -11,10 +11,9 @@ mod conformance;
 
 use std::sync::Arc;
 
+use guardrail_core::lockout::{FailureCounter, LockoutKey};
 use guardrail_core::request::{NonceOutcome, NonceStore};
-use guardrail_store::{
-    GuardStore, LockoutKey, LockoutState, MemoryLimits, MemoryStore, Store, StoreError,
-};
+use guardrail_store::{GuardStore, MemoryLimits, MemoryStore, Store, StoreError};
 
 use conformance::fixtures::{hours, machine_id, t0};
 
@@ -71,16 +70,16 @@ fn full_nonce_table_fails_closed() {
 fn full_lockout_table_fails_closed() {
     let store = small();
     let keep = t0() + hours(1);
-    let update = |_: Option<LockoutState>| LockoutState {
+    let update = |_: Option<FailureCounter>| FailureCounter {
         failures: 1,
-        window_started_at: t0(),
+        first_failure_at: Some(t0()),
         locked_until: None,
     };
     for octet in 1..=2u8 {
-        let key = LockoutKey::Source([192, 0, 2, octet].into());
+        let key = LockoutKey::Source(Some([192, 0, 2, octet].into()));
         store.record_failure(&key, t0(), keep, &update).unwrap();
     }
-    let third = LockoutKey::Source([192, 0, 2, 3].into());
+    let third = LockoutKey::Source(Some([192, 0, 2, 3].into()));
     let error = store
         .record_failure(&third, t0(), keep, &update)
         .unwrap_err();

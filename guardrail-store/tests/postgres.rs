@@ -15,8 +15,9 @@ mod conformance;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use guardrail_core::lockout::{FailureCounter, LockoutKey};
 use guardrail_core::request::{NonceOutcome, NonceStore};
-use guardrail_store::{GuardStore, LockoutKey, LockoutState, PostgresStore, Store};
+use guardrail_store::{GuardStore, PostgresStore, Store};
 
 use conformance::fixtures::{hours, machine_id, t0};
 
@@ -97,10 +98,10 @@ fn two_handles_share_nonces_and_lockouts() {
         NonceOutcome::Replayed
     );
 
-    let key = LockoutKey::Source("203.0.113.5".parse().unwrap());
-    let bump = |current: Option<LockoutState>| LockoutState {
+    let key = LockoutKey::Source(Some("203.0.113.5".parse().unwrap()));
+    let bump = |current: Option<FailureCounter>| FailureCounter {
         failures: current.map_or(0, |state| state.failures) + 1,
-        window_started_at: t0(),
+        first_failure_at: Some(t0()),
         locked_until: None,
     };
     first.record_failure(&key, t0(), keep, &bump).unwrap();
@@ -116,11 +117,11 @@ fn concurrent_failures_across_handles_are_not_lost() {
     let Some(first) = open() else { return };
     let url = database_url().unwrap();
     let second = PostgresStore::open_in_schema(&url, &first.schema).unwrap();
-    let key = LockoutKey::Source("203.0.113.6".parse().unwrap());
+    let key = LockoutKey::Source(Some("203.0.113.6".parse().unwrap()));
     let keep = t0() + hours(1);
-    let bump = |current: Option<LockoutState>| LockoutState {
+    let bump = |current: Option<FailureCounter>| FailureCounter {
         failures: current.map_or(0, |state| state.failures) + 1,
-        window_started_at: t0(),
+        first_failure_at: Some(t0()),
         locked_until: None,
     };
     std::thread::scope(|scope| {

@@ -149,7 +149,7 @@ CREATE INDEX nonces_keep_until ON nonces (keep_until);
 CREATE TABLE lockouts (
     key               TEXT PRIMARY KEY,
     failures          BIGINT NOT NULL,
-    window_started_at TIMESTAMPTZ NOT NULL,
+    first_failure_at  TIMESTAMPTZ,
     locked_until      TIMESTAMPTZ,
     keep_until        TIMESTAMPTZ NOT NULL
 );

@@ -149,7 +149,7 @@ CREATE INDEX nonces_keep_until ON nonces (keep_until);
 CREATE TABLE lockouts (
     key               TEXT PRIMARY KEY,
     failures          INTEGER NOT NULL,
-    window_started_at INTEGER NOT NULL,
+    first_failure_at  INTEGER,
     locked_until      INTEGER,
     keep_until        INTEGER NOT NULL
 );

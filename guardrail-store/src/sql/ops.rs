@@ -8,6 +8,7 @@ use guardrail_core::audit::{AuditAction, AuditEvent};
 use guardrail_core::extension::{ChainUpdate, Extension, ExtensionChain};
 use guardrail_core::guardrail::IpAllowlist;
 use guardrail_core::ids::{MachineId, OwnerId, ProjectId, SecretId, TokenId, VaultId};
+use guardrail_core::lockout::{FailureCounter, LockoutKey};
 use guardrail_core::machine::{Machine, MachineState, PURGE_AFTER_DAYS, Registration};
 use guardrail_core::plan::{Owner, Plan, Vault};
 use guardrail_core::request::{NonceOutcome, NonceStore, NonceStoreError};
@@ -24,9 +25,9 @@ use super::{Dialect, Row, SqlBackend, SqlStore, Tx, Value, params};
 use crate::codec::{machine_state_str, plan_str, set_detail_count, token_state_str};
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, LockoutKey,
-    LockoutState, NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext,
-    SecretRecord, SweepReport, WebhookId, WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
+    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport, WebhookId,
+    WebhookSubscription, lockout_storage_key,
 };
 use crate::traits::{
     AuditStore, GuardStore, LeaseStore, MachineStore, SecretStore, StoreResult, TokenStore,
@@ -1071,22 +1072,22 @@ impl<B: SqlBackend> GuardStore for SqlStore<B> {
         key: &LockoutKey,
         now: DateTime<Utc>,
         keep_until: DateTime<Utc>,
-        update: &dyn Fn(Option<LockoutState>) -> LockoutState,
-    ) -> StoreResult<LockoutState> {
-        let key = key.storage_key();
+        update: &dyn Fn(Option<FailureCounter>) -> FailureCounter,
+    ) -> StoreResult<FailureCounter> {
+        let key = lockout_storage_key(key);
         self.backend.write(&mut |tx| {
             lock_key(tx, &format!("lockout|{key}"))?;
             let current = read_lockout(tx, &key, now)?;
             let next = update(current);
             tx.execute(
-                "INSERT INTO lockouts (key, failures, window_started_at, locked_until, keep_until) \
+                "INSERT INTO lockouts (key, failures, first_failure_at, locked_until, keep_until) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO UPDATE SET \
-                 failures = excluded.failures, window_started_at = excluded.window_started_at, \
+                 failures = excluded.failures, first_failure_at = excluded.first_failure_at, \
                  locked_until = excluded.locked_until, keep_until = excluded.keep_until",
                 &params![
                     key.as_str(),
                     next.failures,
-                    next.window_started_at,
+                    next.first_failure_at,
                     next.locked_until,
                     keep_until
                 ],
@@ -1099,13 +1100,13 @@ impl<B: SqlBackend> GuardStore for SqlStore<B> {
         &self,
         key: &LockoutKey,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<LockoutState>> {
-        let key = key.storage_key();
+    ) -> StoreResult<Option<FailureCounter>> {
+        let key = lockout_storage_key(key);
         self.backend.read(&mut |tx| read_lockout(tx, &key, now))
     }
 
     fn clear_lockout(&self, key: &LockoutKey) -> StoreResult<()> {
-        let key = key.storage_key();
+        let key = lockout_storage_key(key);
         self.backend.write(&mut |tx| {
             tx.execute(
                 "DELETE FROM lockouts WHERE key = $1",
@@ -1138,16 +1139,16 @@ fn read_lockout(
     tx: &mut dyn Tx,
     key: &str,
     now: DateTime<Utc>,
-) -> StoreResult<Option<LockoutState>> {
+) -> StoreResult<Option<FailureCounter>> {
     let row = tx.query_one(
-        "SELECT failures, window_started_at, locked_until FROM lockouts \
+        "SELECT failures, first_failure_at, locked_until FROM lockouts \
          WHERE key = $1 AND keep_until > $2",
         &params![key, now],
     )?;
     row.map(|row| {
-        Ok(LockoutState {
+        Ok(FailureCounter {
             failures: codec::to_u32(row.int(0)?, "failure count")?,
-            window_started_at: row.instant(1)?,
+            first_failure_at: row.opt_instant(1)?,
             locked_until: row.opt_instant(2)?,
         })
     })

@@ -8,6 +8,7 @@ use std::time::Duration;
 use guardrail_core::audit::{AuditAction, Severity};
 use guardrail_core::extension::{ExtendError, ExtendRequest, RevertError};
 use guardrail_core::guardrail::Guardrails;
+use guardrail_core::lockout::{FailureCounter, LockoutKey};
 use guardrail_core::machine::{MachineState, RegistrationError, TransitionError};
 use guardrail_core::plan::Plan;
 use guardrail_core::request::NonceOutcome;
@@ -15,8 +16,8 @@ use guardrail_core::token::{
     RejectionReason, RevokeTokenError, TokenPlaintext, TokenRejected, TokenState,
 };
 use guardrail_store::{
-    AuditId, AuditQuery, CoalesceKey, CoalesceOutcome, LockoutKey, LockoutState, NewWebhook,
-    OwnerKeyHash, Project, SecretRecord, SecretValueType, Store, StoreError,
+    AuditId, AuditQuery, CoalesceKey, CoalesceOutcome, NewWebhook, OwnerKeyHash, Project,
+    SecretRecord, SecretValueType, Store, StoreError,
 };
 
 use super::fixtures::*;
@@ -801,14 +802,14 @@ pub fn nonce_insert_if_absent(store: &dyn Store) {
 
 pub fn lockout_counter_updates(store: &dyn Store) {
     let source: IpAddr = "203.0.113.9".parse().unwrap();
-    let key = LockoutKey::Source(source);
-    let pair = LockoutKey::MachineSource(machine_id(1), source);
+    let key = LockoutKey::Source(Some(source));
+    let pair = LockoutKey::MachineSource(machine_id(1), Some(source));
     let keep = t0() + hours(1);
-    let bump = |current: Option<LockoutState>| {
+    let bump = |current: Option<FailureCounter>| {
         let failures = current.map_or(0, |state| state.failures) + 1;
-        LockoutState {
+        FailureCounter {
             failures,
-            window_started_at: current.map_or(t0(), |state| state.window_started_at),
+            first_failure_at: current.map_or(Some(t0()), |state| state.first_failure_at),
             locked_until: (failures >= 3).then(|| t0() + chrono::TimeDelta::minutes(15)),
         }
     };
