@@ -7,8 +7,8 @@
 //! # Bounds
 //!
 //! The tables keyed by request input are bounded by [`MemoryLimits`]. When the nonce or
-//! lockout table is full, expired entries are dropped first; if it is still full of live
-//! entries, the operation fails with [`StoreError::Unavailable`] (the caller fails closed).
+//! lockout table is full, expired entries are dropped first. If it is still full of live
+//! entries, the operation fails with [`StoreError::Unavailable`], and the caller fails closed.
 //! When the coalescing table is full, the least recently repeated key is forgotten, which only
 //! means its next block starts a new audit entry.
 
