@@ -2,8 +2,8 @@
 //! connection, read from any [`BufRead`], and a JSON response written back.
 //!
 //! It serves the example and nothing more. It has no keep-alive, no chunked bodies and no
-//! `Expect: 100-continue`. A real service would use a maintained HTTP server; this file shows
-//! which limits such a server must enforce before any request data reaches the engine.
+//! `Expect: 100-continue`. A real service would use a maintained HTTP server. This file shows
+//! the limits that such a server must enforce before any request data reaches the engine.
 //!
 //! # Limits
 //!
@@ -72,9 +72,10 @@ impl Request {
 ///
 /// # Errors
 ///
-/// [`HttpError`] when the request is malformed or over a limit (its
-/// [`status`](HttpError::status) says which answer to send), or when the connection fails or
-/// closes before the request is complete (no status: just close it).
+/// [`HttpError`] when the request is malformed or over a limit, and then its
+/// [`status`](HttpError::status) is the status to respond with. Also when the connection fails
+/// or closes before the request is complete, and then there is no status and the caller closes
+/// the connection.
 pub fn read_request(reader: &mut impl BufRead) -> Result<Request, HttpError> {
     let mut budget = MAX_HEADER_BYTES;
 
@@ -222,8 +223,8 @@ fn read_failed(error: io::Error) -> HttpError {
 
 /// Repeats at most [`ECHO_LIMIT`] bytes of a rejected value, escaped to printable ASCII.
 fn echo(value: &[u8]) -> String {
-    let shown = value.get(..ECHO_LIMIT).unwrap_or(value);
-    let mut text = shown.escape_ascii().to_string();
+    let prefix = value.get(..ECHO_LIMIT).unwrap_or(value);
+    let mut text = prefix.escape_ascii().to_string();
     if value.len() > ECHO_LIMIT {
         text.push_str("...");
     }
@@ -250,8 +251,8 @@ enum Kind {
 }
 
 impl HttpError {
-    /// The status to answer with, or `None` when the connection failed or closed early and no
-    /// answer can be sent.
+    /// The status to respond with, or `None` when the connection failed or closed early and no
+    /// response can be sent.
     pub fn status(&self) -> Option<u16> {
         match &self.0 {
             Kind::RequestLine(_)

@@ -20,8 +20,8 @@
 //!
 //! - Nonces: an unexpired nonce is never dropped, so a full table rejects the insertion and
 //!   the request fails closed with 503.
-//! - Failure counters: a lockout is never forgotten, so while the table is full every request
-//!   whose keys have no counter yet is answered as locked out (429).
+//! - Failure counters: a lockout must not be lost, so while the table is full every request
+//!   whose keys have no counter yet gets 429 as if it were locked out.
 //! - Recent blocks: a block that finds no room gets its own audit entry instead of a count.
 //!   Only the audit log grows, and that is bounded too.
 //! - Audit log: the oldest entry is dropped. A real service persists entries and never drops
@@ -134,7 +134,7 @@ struct Tables {
     vaults: HashMap<VaultId, Vault>,
     machines: HashMap<MachineId, Machine>,
     secrets: HashMap<SecretId, SecretValue>,
-    /// Which machine may read which secret.
+    /// Pairs of a machine and a secret it may read.
     grants: HashSet<(MachineId, SecretId)>,
     /// Nonces by machine, with the instant until which each must be kept.
     nonces: HashMap<(MachineId, String), DateTime<Utc>>,
@@ -230,7 +230,7 @@ impl MemoryStore {
     /// Runs the lockout check before step 1 for a request from `source` that names `machine`.
     ///
     /// A key without a counter is treated as locked while the counter table is full, so that
-    /// a full table never forgets a lockout (see the module docs).
+    /// a full table never loses a lockout (see the module docs).
     pub fn lock_status(
         &self,
         source: Option<IpAddr>,
@@ -374,8 +374,8 @@ impl NonceStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<NonceOutcome, NonceStoreError> {
         let mut tables = self.tables();
-        // `MachineId` holds the parsed UUID, so the key is the canonical id whatever case the
-        // header used.
+        // `MachineId` contains the parsed UUID, so the key is the canonical id whatever case
+        // the header used.
         let key = (machine, nonce.to_owned());
         // A timestamp exactly `max_skew` old is still accepted, so a nonce is kept through
         // `keep_until` inclusive.
@@ -428,8 +428,8 @@ impl RouteAuthorizer for MemoryStore {
                     },
                 })
             }
-            // These routes name no resource. Their handlers must return only what the machine
-            // holds grants on; the example serves none of them.
+            // These routes name no resource. Their handlers must return only the secrets that
+            // the machine has grants on. The example serves none of them.
             MachineRoute::ListSecrets
             | MachineRoute::Export(None)
             | MachineRoute::Poll

@@ -1,10 +1,11 @@
 //! A small service that embeds `guardrail-core` with its own store and HTTP layer, and serves
 //! one machine route, `GET /v1/secret/{secretId}`, on `127.0.0.1`.
 //!
-//! At start it creates a vault, then issues a bootstrap token and registers a machine with a fresh
-//! Ed25519 key, twice: `worker` has no guardrails, and `office-only` may connect only from
-//! `10.0.0.0/8`, which excludes the loopback address every request here comes from. Both hold a
-//! grant on one secret. The private keys stay in memory and are never printed.
+//! At start it creates a vault. Then, for each of two machines, it issues a bootstrap token and
+//! registers the machine with a fresh Ed25519 key. `worker` has no guardrails. `office-only` may
+//! connect only from `10.0.0.0/8`, which excludes the loopback address that every request here
+//! comes from. Both machines have a grant on one secret. The private keys stay in memory and are
+//! never printed.
 //!
 //! Each request goes through the flow a service author writes around the engine:
 //!
@@ -23,9 +24,9 @@
 //! ```
 //!
 //! With `--demo` the program also acts as its own client: it signs requests with the machines'
-//! keys and shows an allowed read, a guardrail block, a rejected replay, a bad signature, an
-//! unknown machine, and the lockout that the third failure from one address causes; then it
-//! exits with 0. Without `--demo` it serves until it is stopped with Ctrl-C. The port argument
+//! keys and shows an allowed read, a guardrail block (twice, folded into one audit entry), a
+//! rejected replay, a bad signature, an unknown machine, and the lockout that the third
+//! authentication failure from one address causes; then it exits with 0. Without `--demo` it serves until it is stopped with Ctrl-C. The port argument
 //! defaults to 0, which picks a free port; the address is printed at start.
 //!
 //! # What the example leaves out
@@ -165,7 +166,7 @@ struct DemoMachine {
     key: SigningKey,
 }
 
-/// What the demo client needs: the secret to read and the two machines' keys.
+/// The demo client's inputs: the secret to read and the two machines' keys.
 struct Demo {
     secret: SecretId,
     worker: DemoMachine,
@@ -303,9 +304,9 @@ struct ConnectionSlot(Arc<AtomicUsize>);
 
 impl ConnectionSlot {
     fn take(active: &Arc<AtomicUsize>) -> Option<Self> {
-        let taken = active.fetch_add(1, Ordering::AcqRel);
+        let open_before = active.fetch_add(1, Ordering::AcqRel);
         let slot = Self(Arc::clone(active));
-        (taken < MAX_CONNECTIONS).then_some(slot)
+        (open_before < MAX_CONNECTIONS).then_some(slot)
     }
 }
 
@@ -436,7 +437,7 @@ fn route_of(request: &Request) -> Result<MachineRoute, Response> {
         return Err(Response::error(405, "method not allowed, use GET")
             .with_header("Allow", "GET".to_owned()));
     }
-    // An id that cannot exist is answered like one that does not.
+    // An id that cannot exist gets the same 404 as one that does not exist.
     let secret: SecretId = id.parse().map_err(|_| Response::error(404, NOT_FOUND))?;
     Ok(MachineRoute::ReadSecret(secret))
 }
@@ -468,6 +469,10 @@ fn run_demo(address: SocketAddr, demo: &Demo) -> Result<(), BoxError> {
 
     let blocked = signed_get(&path, demo.office_only.id, &demo.office_only.key)?;
     exchange(address, "ip allowlist block", &blocked, 403)?;
+
+    // An identical block soon after raises the count of the first block's audit entry.
+    let blocked_again = signed_get(&path, demo.office_only.id, &demo.office_only.key)?;
+    exchange(address, "ip allowlist block again", &blocked_again, 403)?;
 
     // The same bytes again: the signature still verifies, but the nonce was already used.
     exchange(address, "replayed request", &allowed, 401)?;
@@ -526,7 +531,7 @@ fn exchange(
         .map(|seconds| format!(" (Retry-After: {seconds})"))
         .unwrap_or_default();
     // The value of a secret is not printed, only its length.
-    let shown = match serde_json::from_str::<serde_json::Value>(body) {
+    let body_summary = match serde_json::from_str::<serde_json::Value>(body) {
         Ok(json) => match json.get("value").and_then(|value| value.as_str()) {
             Some(value) => format!("a value of {} bytes", value.len()),
             None => json.to_string(),
@@ -534,7 +539,7 @@ fn exchange(
         Err(_) => format!("a body that is not JSON: `{}`", body.escape_debug()),
     };
     println!(
-        "demo: {label}: {status} {}{retry_after}, {shown}",
+        "demo: {label}: {status} {}{retry_after}, {body_summary}",
         http::reason_phrase(status)
     );
 
