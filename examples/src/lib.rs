@@ -1,7 +1,14 @@
-//! Helpers shared by the examples: random bytes from the operating system.
+//! Helpers shared by the examples.
 //!
-//! `guardrail-core` draws no random numbers of its own, so every program that embeds it brings a
-//! CSPRNG. These helpers wrap `getrandom`.
+//! - [`random_bytes`]: `guardrail-core` draws no random numbers of its own, so every program that
+//!   embeds it brings a CSPRNG. This wraps `getrandom`.
+//! - [`http`]: the bounded HTTP/1.1 request reader and response writer of the `embedded_service`
+//!   example.
+//! - [`store`]: that example's in-memory store, which implements the engine's `NonceStore` and
+//!   `RouteAuthorizer` and keeps failure counters and the audit log.
+
+pub mod http;
+pub mod store;
 
 /// Fills an array with bytes from the operating system's CSPRNG.
 ///

@@ -162,6 +162,12 @@ pub struct InvalidSkew {
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// Makes a timestamp for a client to sign, from Unix seconds; `None` for a negative value,
+    /// which [`Timestamp::parse`] would reject.
+    pub fn from_unix_seconds(seconds: i64) -> Option<Self> {
+        (seconds >= 0).then_some(Self(seconds))
+    }
+
     /// The timestamp in Unix seconds.
     pub fn unix_seconds(self) -> i64 {
         self.0
@@ -722,6 +728,13 @@ mod tests {
     fn signed_at(timestamp: i64, nonce: &str) -> SignedRequest {
         let text = timestamp.to_string();
         parse(&text, nonce, &sign(&text, nonce, b""), b"")
+    }
+
+    #[test]
+    fn client_timestamp_matches_parsed_one() {
+        let made = Timestamp::from_unix_seconds(1_700_000_000).unwrap();
+        assert_eq!(Timestamp::parse(b"1700000000").unwrap(), made);
+        assert_eq!(Timestamp::from_unix_seconds(-1), None);
     }
 
     #[test]
