@@ -337,6 +337,7 @@ impl MachineStore for MemoryStore {
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
     ) -> StoreResult<Machine> {
         let mut state = self.lock()?;
+
         let token = state
             .token_by_hash
             .get(&hash.0)
@@ -349,6 +350,7 @@ impl MachineStore for MemoryStore {
             .get(&vault.owner_id)
             .cloned()
             .ok_or_else(|| StoreError::not_found("owner", &vault.owner_id))?;
+
         let machines_in_vault = state.machine_counts.get(&vault.id).copied().unwrap_or(0);
         let registration = decide(RegistrationContext {
             token: &token,
@@ -356,6 +358,7 @@ impl MachineStore for MemoryStore {
             owner: &owner,
             machines_in_vault,
         })?;
+
         if token.state != TokenState::Unused {
             return Err(StoreError::conflict(format!(
                 "token `{}` is {}, not unused",

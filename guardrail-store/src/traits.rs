@@ -619,6 +619,8 @@ pub trait SecretStore {
 }
 
 /// The append-only audit log, coalescing of repeated blocks, and webhook subscriptions.
+///
+/// TODO: no webhook delivery queue yet; the server must deliver alerts itself after commit.
 pub trait AuditStore {
     /// Appends entries in one transaction and returns their ids in order.
     ///
