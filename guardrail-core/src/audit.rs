@@ -230,6 +230,52 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// Makes an event without a source address; add one with [`AuditEvent::with_source_ip`].
+    pub fn new(
+        at: DateTime<Utc>,
+        vault_id: VaultId,
+        actor: Actor,
+        action: AuditAction,
+        target: Target,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            at,
+            vault_id,
+            actor,
+            action,
+            target,
+            source_ip: None,
+            detail,
+        }
+    }
+
+    /// Makes an `auth_failure` event for a machine request that failed authentication. The
+    /// detail is `{"reason": reason}`; `reason` names the failed check and must not contain a
+    /// token, key or signature.
+    pub fn auth_failure(
+        at: DateTime<Utc>,
+        vault_id: VaultId,
+        machine_id: MachineId,
+        reason: &str,
+    ) -> Self {
+        Self::new(
+            at,
+            vault_id,
+            Actor::Machine(machine_id),
+            AuditAction::AuthFailure,
+            Target::Machine(machine_id),
+            serde_json::json!({ "reason": reason }),
+        )
+    }
+
+    /// Sets the source address of the request that caused the event.
+    #[must_use]
+    pub fn with_source_ip(mut self, source_ip: IpAddr) -> Self {
+        self.source_ip = Some(source_ip);
+        self
+    }
+
     /// The action's fixed severity.
     pub fn severity(&self) -> Severity {
         self.action.severity()
@@ -270,12 +316,40 @@ mod tests {
     #[test]
     fn unknown_action_is_named() {
         let err = "temp_machine_exploded".parse::<AuditAction>().unwrap_err();
-        assert_eq!(err.to_string(), "unknown audit action `temp_machine_exploded`");
+        assert_eq!(
+            err.to_string(),
+            "unknown audit action `temp_machine_exploded`"
+        );
+    }
+
+    #[test]
+    fn auth_failure_names_reason() {
+        let machine: MachineId = "6f1c2a4e-0b7d-4c1e-9a35-2f0d8c7b6e51".parse().unwrap();
+        let vault: VaultId = "vault_abc".parse().unwrap();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let event = AuditEvent::auth_failure(at, vault.clone(), machine, "machine_expired")
+            .with_source_ip(ip);
+        assert_eq!(event.action, AuditAction::AuthFailure);
+        assert_eq!(event.severity(), Severity::Medium);
+        assert_eq!(event.actor, Actor::Machine(machine));
+        assert_eq!(event.target, Target::Machine(machine));
+        assert_eq!(event.vault_id, vault);
+        assert_eq!(event.source_ip, Some(ip));
+        assert_eq!(
+            event.detail,
+            serde_json::json!({"reason": "machine_expired"})
+        );
     }
 
     #[test]
     fn severity_names_round_trip() {
-        for severity in [Severity::Info, Severity::Low, Severity::Medium, Severity::High] {
+        for severity in [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+        ] {
             assert_eq!(severity.as_str().parse::<Severity>().unwrap(), severity);
         }
         let err = "critical".parse::<Severity>().unwrap_err();

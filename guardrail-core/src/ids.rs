@@ -27,8 +27,16 @@ pub struct IdError {
 impl IdError {
     fn new(kind: &'static str, value: &str, expected: &'static str) -> Self {
         // The rejected value is echoed back in messages, so keep it short and printable.
-        let value: String = value.chars().take(MAX_ID_LEN + 8).flat_map(char::escape_default).collect();
-        Self { kind, value, expected }
+        let value: String = value
+            .chars()
+            .take(MAX_ID_LEN + 8)
+            .flat_map(char::escape_default)
+            .collect();
+        Self {
+            kind,
+            value,
+            expected,
+        }
     }
 
     /// The kind of id that failed to parse, such as `vault` or `machine`.
@@ -255,7 +263,15 @@ mod tests {
 
     #[test]
     fn vault_id_rejects_bad_forms() {
-        for bad in ["", "vault_", "vault_ABC", "Vault_abc", "vault_a-b", "abc", "vault_ab c"] {
+        for bad in [
+            "",
+            "vault_",
+            "vault_ABC",
+            "Vault_abc",
+            "vault_a-b",
+            "abc",
+            "vault_ab c",
+        ] {
             let err = bad.parse::<VaultId>().unwrap_err();
             assert!(
                 err.to_string().starts_with("invalid vault id `"),

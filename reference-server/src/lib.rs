@@ -1,0 +1,29 @@
+//! The Guardrail reference server: the parts that wire `guardrail-core` and `guardrail-store`
+//! to HTTP with actix-web.
+//!
+//! | module | what it does |
+//! | --- | --- |
+//! | [`cli`] | the command line as clap parses it |
+//! | [`config`] | `serve` settings merged from flags, environment and a TOML file, validated |
+//! | [`client_addr`] | the client address of a request, with trusted proxies |
+//! | [`bootstrap`] | the bootstrap scripts served to new temporary machines |
+//! | [`crypto`] | encryption of secret values at rest |
+//! | [`webhook`] | webhook URL checks, signatures and background delivery |
+//! | [`telemetry`] | logging, request ids, metrics and health routes |
+//! | [`clock`] | the policy clock and the test clock |
+//! | [`wire`] | request and response bodies |
+//! | [`error`] | the API error and its mapping to HTTP |
+
+pub mod bootstrap;
+pub mod cli;
+pub mod client_addr;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod telemetry;
+pub mod webhook;
+pub mod wire;
+
+#[cfg(test)]
+mod test_http;
