@@ -14,6 +14,7 @@ use guardrail_core::guardrail::{
     MaxMindCountryResolver, TimeWindow,
 };
 
+pub mod evaluation;
 pub mod signed;
 
 /// A boxed error for fixture setup, which fails only on a broken fixture.
@@ -139,12 +140,11 @@ pub enum Rejected {
     TimeWindow,
 }
 
-/// Runs steps 4 to 7 of the evaluation (expiry, IP allowlist, country, time window) the way the
-/// engine orders them, straight on the guardrail axes.
+/// Runs steps 4 to 7 of the evaluation (expiry, IP allowlist, country, time window) in the
+/// evaluator's order, straight on the guardrail axes and without building a decision.
 ///
-/// It measures the axes until the full evaluator can be benchmarked; it performs no audit or
-/// rate-limit bookkeeping.
-// TODO: switch the decision benchmarks to `guardrail_core::evaluate` once it is merged.
+/// It is the same work that the Cedar peer benchmark asks of Cedar, so the two compare like with
+/// like; `guardrail_core::evaluate::evaluate` is measured separately.
 pub fn decide_guardrails<R: CountryResolver>(
     guardrails: &Guardrails,
     expires_at: DateTime<Utc>,
