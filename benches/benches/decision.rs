@@ -2,7 +2,7 @@
 //! same decision in Cedar, all in one run so that the ratios compare like with like.
 //!
 //! Groups:
-//! - `step`: each of steps 1 to 8 alone. Step 9 asks the server's grants and is not part of the
+//! - `step`: each of steps 1 to 8 alone. Step 9 reads the server's grants and is not part of the
 //!   core.
 //! - `decision`: a machine with all three axes enabled. `axes_steps_4_to_7` runs the four checks
 //!   straight on the axes, the work Cedar is given below. `evaluate_without_signature` runs

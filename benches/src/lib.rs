@@ -17,7 +17,7 @@ use guardrail_core::guardrail::{
 pub mod evaluation;
 pub mod signed;
 
-/// A boxed error for fixture setup, which fails only on a broken fixture.
+/// A boxed error for fixture setup.
 pub type FixtureError = Box<dyn Error + Send + Sync>;
 
 /// Returns the path of a MaxMind test database in the core crate's test data, such as
@@ -78,7 +78,7 @@ pub fn ipv6_allowlist(count: u32) -> Result<IpAllowlist, FixtureError> {
 /// The source address of every decision benchmark. MaxMind's test database places it in Sweden.
 pub const SOURCE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(89, 160, 20, 115));
 
-/// The instant of every decision benchmark: Wednesday 2024-03-13 10:30 UTC, which is 11:30 in
+/// Returns the instant of every decision benchmark: Wednesday 2024-03-13 10:30 UTC, which is 11:30 in
 /// Copenhagen (UTC+1), inside the machine's window.
 pub fn decision_instant() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 3, 13, 10, 30, 0)
@@ -86,7 +86,7 @@ pub fn decision_instant() -> DateTime<Utc> {
         .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
-/// The machine's expiry in the decision benchmarks, after [`decision_instant`].
+/// Returns the machine's expiry in the decision benchmarks, after [`decision_instant`].
 pub fn machine_expiry() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0)
         .single()
@@ -143,7 +143,7 @@ pub enum Rejected {
 /// Runs steps 4 to 7 of the evaluation (expiry, IP allowlist, country, time window) in the
 /// evaluator's order, straight on the guardrail axes and without building a decision.
 ///
-/// It is the same work that the Cedar peer benchmark asks of Cedar, so the two compare like with
+/// It is the same work that the Cedar peer benchmark gives Cedar, so the two compare like with
 /// like; `guardrail_core::evaluate::evaluate` is measured separately.
 pub fn decide_guardrails<R: CountryResolver>(
     guardrails: &Guardrails,

@@ -65,7 +65,7 @@ impl SignedFixture {
         })
     }
 
-    /// The request as it arrived, with every header present.
+    /// Returns the request as it arrived, with every header present.
     pub fn raw(&self) -> RawRequest<'_> {
         RawRequest {
             method: METHOD,

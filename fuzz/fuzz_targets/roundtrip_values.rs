@@ -1,6 +1,6 @@
 //! Values built from structured input rather than parsed from text, printed and parsed again:
-//! networks of every prefix, ids from random bytes, and time windows over every zone name that
-//! `chrono-tz` knows. Parsing targets rarely reach valid values of every shape; this one starts
+//! networks of every prefix, ids from random bytes, and time windows over every zone name in
+//! `chrono-tz`. Parsing targets rarely reach valid values of every shape; this one starts
 //! from them.
 
 #![no_main]

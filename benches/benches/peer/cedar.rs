@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use guardrail_benches::{MACHINE_COUNTRIES, MACHINE_WINDOW, SOURCE_IP};
 
 /// The machine's policy in Cedar. Cedar cannot quantify over a set of IP ranges held in an
-/// attribute, so the ranges are written into the policy; the country list, the weekdays, the
+/// attribute, so the ranges are written into the policy. The country list, the weekdays, the
 /// window bounds and the expiry are attributes of the machine entity.
 pub const CEDAR_POLICY: &str = r#"
 permit (principal, action == Action::"request", resource == Vault::"vault_bench")
