@@ -175,3 +175,61 @@ pub fn decide_guardrails<R: CountryResolver>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlist_entries_never_merge() {
+        for count in [1, 100, 10_000] {
+            assert_eq!(
+                ipv4_allowlist(count).unwrap().merged_range_count(),
+                count as usize
+            );
+            assert_eq!(
+                ipv6_allowlist(count).unwrap().merged_range_count(),
+                count as usize
+            );
+        }
+    }
+
+    #[test]
+    fn decision_fixture_allows_then_expires() {
+        let guardrails = machine_guardrails().unwrap();
+        let resolver = country_test_resolver().unwrap();
+        let decide =
+            |now| decide_guardrails(&guardrails, machine_expiry(), &resolver, SOURCE_IP, now);
+
+        assert_eq!(decide(decision_instant()), Ok(()));
+        assert_eq!(decide(machine_expiry()), Err(Rejected::Expired));
+        // 20:30 in Copenhagen is after the window closes at 17:00.
+        let evening = decision_instant() + chrono::TimeDelta::hours(9);
+        assert_eq!(decide(evening), Err(Rejected::TimeWindow));
+    }
+
+    #[test]
+    fn decision_fixture_rejects_other_sources() {
+        let guardrails = machine_guardrails().unwrap();
+        let resolver = country_test_resolver().unwrap();
+        let decide = |source| {
+            decide_guardrails(
+                &guardrails,
+                machine_expiry(),
+                &resolver,
+                source,
+                decision_instant(),
+            )
+        };
+
+        // Inside the allowlist but private, so no country can be determined.
+        assert_eq!(
+            decide(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))),
+            Err(Rejected::Country)
+        );
+        assert_eq!(
+            decide(IpAddr::V4(Ipv4Addr::new(81, 2, 69, 142))),
+            Err(Rejected::IpAllowlist)
+        );
+    }
+}
