@@ -78,7 +78,8 @@ fuzz_target!(|input: Input<'_>| {
         assert_eq!(Some(printed.as_bytes()), input.timestamp);
     }
 
-    // Whatever parses, the machine's own signature over the payload verifies exactly once.
+    // When the timestamp and nonce parse, the machine's own signature over the payload verifies at
+    // the timestamp, and the same request again is a replay.
     let Ok(payload) = request.payload() else {
         return;
     };
