@@ -6,6 +6,7 @@
 //! | [`bootstrap`] | `/v1/{vaultId}/temp-bootstrap/...`: scripts and registration |
 //! | [`admin`] | `/admin/v1/...`: the owner's API |
 
+pub mod bootstrap;
 pub mod machine_api;
 
 use actix_web::web::{self, ServiceConfig};
@@ -19,5 +20,6 @@ pub fn configure(config: &mut ServiceConfig, state: AppState) {
         .app_data(web::Data::new(state))
         .app_data(crate::error::json_config())
         .app_data(crate::error::payload_config())
-        .configure(machine_api::configure);
+        .configure(machine_api::configure)
+        .configure(bootstrap::configure);
 }

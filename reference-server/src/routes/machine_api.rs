@@ -30,7 +30,7 @@ use guardrail_core::machine::Machine;
 use guardrail_store::{SecretRecord, SecretValueType};
 use serde::Serialize;
 
-pub use authenticate::{Authenticated, authenticate};
+pub use authenticate::{Authenticated, authenticate, record_failure};
 
 use crate::audit_log;
 use crate::error::{ApiError, parse_json};
