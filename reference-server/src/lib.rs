@@ -13,6 +13,7 @@
 //! | [`clock`] | the policy clock and the test clock |
 //! | [`wire`] | request and response bodies |
 //! | [`error`] | the API error and its mapping to HTTP |
+//! | [`owner_key`] | owner keys of the admin API |
 //! | [`state`] | the state shared by the routes |
 //! | [`audit_log`] | audit entries, coalesced blocks and alerts |
 //! | [`routes`] | the HTTP routes by resource |
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod owner_key;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
