@@ -17,6 +17,8 @@
 //! | [`state`] | the state shared by the routes |
 //! | [`audit_log`] | audit entries, coalesced blocks and alerts |
 //! | [`routes`] | the HTTP routes by resource |
+//! | [`sweeper`] | the background sweeper |
+//! | [`vault_admin`] | the operator's vault commands |
 
 pub mod audit_log;
 pub mod bootstrap;
@@ -29,7 +31,9 @@ pub mod error;
 pub mod owner_key;
 pub mod routes;
 pub mod state;
+pub mod sweeper;
 pub mod telemetry;
+pub mod vault_admin;
 pub mod webhook;
 pub mod wire;
 

@@ -21,6 +21,13 @@ pub const OWNER_KEY_RANDOM_BYTES: usize = 32;
 #[error("cannot draw random bytes for an owner key: {0}")]
 pub struct OwnerKeyError(getrandom::Error);
 
+impl OwnerKeyError {
+    /// Wraps a failure of the system random generator.
+    pub fn from_random(error: getrandom::Error) -> Self {
+        Self(error)
+    }
+}
+
 /// Makes a new owner key and its hash. Show the key once and store only the hash.
 ///
 /// # Errors
