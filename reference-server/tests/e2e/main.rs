@@ -16,4 +16,5 @@
 )]
 
 mod bootstrap;
+mod sdk;
 mod support;
