@@ -16,5 +16,6 @@
 )]
 
 mod bootstrap;
+mod guardrails;
 mod sdk;
 mod support;

@@ -426,6 +426,20 @@ impl Admin {
         self.issue_token(&body)
     }
 
+    /// Issues a token, registers a fresh key with it and approves the machine.
+    pub fn active_machine(
+        &self,
+        server: &Server,
+        name: &str,
+        lifetime: Value,
+        guardrails: Value,
+    ) -> Machine {
+        let token = self.issue(name, lifetime, guardrails);
+        let machine = server.register_new_machine(&self.vault_id, &token.plaintext);
+        self.approve(&machine.id);
+        machine
+    }
+
     /// Shows one machine.
     pub fn machine(&self, machine_id: &str) -> Reply {
         self.vault(Method::GET, &format!("/machines/{machine_id}"), None)
