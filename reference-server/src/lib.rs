@@ -13,7 +13,11 @@
 //! | [`clock`] | the policy clock and the test clock |
 //! | [`wire`] | request and response bodies |
 //! | [`error`] | the API error and its mapping to HTTP |
+//! | [`state`] | the state shared by the routes |
+//! | [`audit_log`] | audit entries, coalesced blocks and alerts |
+//! | [`routes`] | the HTTP routes by resource |
 
+pub mod audit_log;
 pub mod bootstrap;
 pub mod cli;
 pub mod client_addr;
@@ -21,6 +25,8 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod routes;
+pub mod state;
 pub mod telemetry;
 pub mod webhook;
 pub mod wire;
