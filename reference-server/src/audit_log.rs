@@ -61,11 +61,14 @@ pub fn append(state: &AppState, events: &[AuditEvent]) -> Result<(), StoreError>
     }
     let ids = state.store.append_audit(events)?;
     for (id, event) in ids.into_iter().zip(events) {
-        alert(state, &AuditRecord {
-            id,
-            event: event.clone(),
-            count: 1,
-        });
+        alert(
+            state,
+            &AuditRecord {
+                id,
+                event: event.clone(),
+                count: 1,
+            },
+        );
     }
     Ok(())
 }
@@ -91,13 +94,13 @@ pub fn append_block(
     };
     let current = store.coalesce_state(&key)?;
     let recent = match current {
-        Some(current) => first_instant(store, event, current.entry_id)?.map(|first_at| {
-            RecentBlock {
+        Some(current) => {
+            first_instant(store, event, current.entry_id)?.map(|first_at| RecentBlock {
                 entry: current.entry_id,
                 first_at,
                 count: u64::from(current.count),
-            }
-        }),
+            })
+        }
         None => None,
     };
     // The store folds atomically into the entry whose latest repeat is at or after the given
@@ -109,11 +112,14 @@ pub fn append_block(
     };
     match store.append_coalesced(event, &key, coalesce_since)? {
         CoalesceOutcome::Appended(id) => {
-            alert(state, &AuditRecord {
-                id,
-                event: event.clone(),
-                count: 1,
-            });
+            alert(
+                state,
+                &AuditRecord {
+                    id,
+                    event: event.clone(),
+                    count: 1,
+                },
+            );
             Ok(1)
         }
         CoalesceOutcome::Coalesced { count, .. } => Ok(count),
@@ -172,7 +178,10 @@ pub fn alert(state: &AppState, record: &AuditRecord) {
             }
         };
         let Some(secret) = open_webhook_secret(&state.cipher, &subscription.secret) else {
-            tracing::warn!(webhook_id = subscription.id.0, "cannot decrypt the webhook secret, alert not sent");
+            tracing::warn!(
+                webhook_id = subscription.id.0,
+                "cannot decrypt the webhook secret, alert not sent"
+            );
             continue;
         };
         sender.enqueue(Delivery {
@@ -212,7 +221,11 @@ fn webhook_aad_id() -> SecretId {
 ///
 /// NOTE: two operations of the same action in one vault at the same moment may both alert the
 /// later entry, because the store does not return the id of the entry it wrote.
-pub fn alert_latest(state: &AppState, vault_id: &guardrail_core::ids::VaultId, action: AuditAction) {
+pub fn alert_latest(
+    state: &AppState,
+    vault_id: &guardrail_core::ids::VaultId,
+    action: AuditAction,
+) {
     if state.webhooks.is_none() {
         return;
     }

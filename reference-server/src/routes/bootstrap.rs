@@ -239,7 +239,11 @@ fn check_hostname(hostname: Option<&str>) -> Result<Option<String>, ApiError> {
     };
     let chars = name.chars().count();
     if chars > MAX_HOSTNAME_CHARS || name.chars().any(char::is_control) {
-        let shown: String = name.chars().take(64).flat_map(char::escape_default).collect();
+        let shown: String = name
+            .chars()
+            .take(64)
+            .flat_map(char::escape_default)
+            .collect();
         return Err(ApiError::BadRequest(format!(
             "invalid `hostname` value `{shown}`: expected at most {MAX_HOSTNAME_CHARS} characters without control characters"
         )));
@@ -265,8 +269,12 @@ fn check_lockout(state: &AppState, source: Option<IpAddr>) -> Result<(), ApiErro
         .lockout_state(&LockoutKey::Source(source), now)
         .map_err(store_error)?;
     let lookup = |_: &LockoutKey| counter.as_ref();
-    if let Some((_, LockStatus::Locked { retry_after_seconds })) =
-        check_before_evaluation(source, None, lookup, now)
+    if let Some((
+        _,
+        LockStatus::Locked {
+            retry_after_seconds,
+        },
+    )) = check_before_evaluation(source, None, lookup, now)
     {
         return Err(ApiError::RateLimited {
             retry_after: Duration::from_secs(retry_after_seconds),
@@ -277,7 +285,11 @@ fn check_lockout(state: &AppState, source: Option<IpAddr>) -> Result<(), ApiErro
 
 /// Counts a token failure against the source and returns the one generic 401.
 fn token_failure(state: &AppState, source: Option<IpAddr>, reason: RejectionReason) -> ApiError {
-    tracing::info!(reason = reason.as_str(), ?source, "bootstrap token rejected");
+    tracing::info!(
+        reason = reason.as_str(),
+        ?source,
+        "bootstrap token rejected"
+    );
     if let Err(error) = record_failure(
         state.store.as_ref(),
         state,

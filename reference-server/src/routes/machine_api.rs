@@ -36,10 +36,9 @@ use crate::audit_log;
 use crate::error::{ApiError, parse_json};
 use crate::state::{AppState, store_error};
 use crate::wire::{
-    CliProject, CliProjectsResponse, CliSecret, CliSecretsResponse, ExportRequest,
-    ExportResponse, ExportedSecret, MAX_POLL_WATCH, PollChange, PollRequest, PollResponse,
-    PollStatus, ProjectFilterRequest, SecretKind, SecretListResponse, SecretSummary,
-    SecretValueResponse,
+    CliProject, CliProjectsResponse, CliSecret, CliSecretsResponse, ExportRequest, ExportResponse,
+    ExportedSecret, MAX_POLL_WATCH, PollChange, PollRequest, PollResponse, PollStatus,
+    ProjectFilterRequest, SecretKind, SecretListResponse, SecretSummary, SecretValueResponse,
 };
 
 /// Registers the machine API routes.
@@ -107,12 +106,18 @@ async fn list_secrets(
     request: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    serve(&state, &request, &body, MachineRoute::ListSecrets, |state, auth| {
-        let secrets = readable_secrets(state, &auth.machine, None)?;
-        Ok(SecretListResponse {
-            secrets: secrets.iter().map(summary).collect(),
-        })
-    })
+    serve(
+        &state,
+        &request,
+        &body,
+        MachineRoute::ListSecrets,
+        |state, auth| {
+            let secrets = readable_secrets(state, &auth.machine, None)?;
+            Ok(SecretListResponse {
+                secrets: secrets.iter().map(summary).collect(),
+            })
+        },
+    )
     .await
 }
 
@@ -122,9 +127,10 @@ async fn list_project_secrets(
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let project = parse_json::<ProjectFilterRequest>(&body).and_then(|filter| {
-        filter.project_id.parse::<ProjectId>().map_err(|error| {
-            ApiError::BadRequest(format!("invalid `projectId`: {error}"))
-        })
+        filter
+            .project_id
+            .parse::<ProjectId>()
+            .map_err(|error| ApiError::BadRequest(format!("invalid `projectId`: {error}")))
     });
     // A malformed body is authenticated like a list, then answered 400.
     let route = project
@@ -156,9 +162,8 @@ async fn export_secrets(
         filter
             .project_id
             .map(|text| {
-                text.parse::<ProjectId>().map_err(|error| {
-                    ApiError::BadRequest(format!("invalid `projectId`: {error}"))
-                })
+                text.parse::<ProjectId>()
+                    .map_err(|error| ApiError::BadRequest(format!("invalid `projectId`: {error}")))
             })
             .transpose()
     });
@@ -198,10 +203,16 @@ async fn poll_secrets(
         }
         Ok(poll.watch)
     });
-    serve(&state, &request, &body, MachineRoute::Poll, move |state, auth| {
-        let watch = watch?;
-        poll(state, &auth.machine, &watch)
-    })
+    serve(
+        &state,
+        &request,
+        &body,
+        MachineRoute::Poll,
+        move |state, auth| {
+            let watch = watch?;
+            poll(state, &auth.machine, &watch)
+        },
+    )
     .await
 }
 
@@ -210,23 +221,29 @@ async fn cli_projects(
     request: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    serve(&state, &request, &body, MachineRoute::CliProjects, |state, auth| {
-        let projects = state
-            .store
-            .machine_projects(&auth.machine.id)
-            .map_err(store_error)?;
-        Ok(CliProjectsResponse {
-            projects: projects
-                .into_iter()
-                .map(|project| CliProject {
-                    project_id: project.id,
-                    project_name: project.name,
-                    application_id: None,
-                    application_name: None,
-                })
-                .collect(),
-        })
-    })
+    serve(
+        &state,
+        &request,
+        &body,
+        MachineRoute::CliProjects,
+        |state, auth| {
+            let projects = state
+                .store
+                .machine_projects(&auth.machine.id)
+                .map_err(store_error)?;
+            Ok(CliProjectsResponse {
+                projects: projects
+                    .into_iter()
+                    .map(|project| CliProject {
+                        project_id: project.id,
+                        project_name: project.name,
+                        application_id: None,
+                        application_name: None,
+                    })
+                    .collect(),
+            })
+        },
+    )
     .await
 }
 
@@ -235,39 +252,45 @@ async fn cli_secrets(
     request: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    serve(&state, &request, &body, MachineRoute::CliSecrets, |state, auth| {
-        let secrets = readable_secrets(state, &auth.machine, None)?;
-        let mut project_names: BTreeMap<ProjectId, String> = BTreeMap::new();
-        let mut listed = Vec::with_capacity(secrets.len());
-        for secret in secrets {
-            if !project_names.contains_key(&secret.project_id) {
-                let name = state
-                    .store
-                    .get_project(&secret.vault_id, &secret.project_id)
-                    .map_err(store_error)?
-                    .map(|project| project.name)
-                    .unwrap_or_default();
-                project_names.insert(secret.project_id.clone(), name);
+    serve(
+        &state,
+        &request,
+        &body,
+        MachineRoute::CliSecrets,
+        |state, auth| {
+            let secrets = readable_secrets(state, &auth.machine, None)?;
+            let mut project_names: BTreeMap<ProjectId, String> = BTreeMap::new();
+            let mut listed = Vec::with_capacity(secrets.len());
+            for secret in secrets {
+                if !project_names.contains_key(&secret.project_id) {
+                    let name = state
+                        .store
+                        .get_project(&secret.vault_id, &secret.project_id)
+                        .map_err(store_error)?
+                        .map(|project| project.name)
+                        .unwrap_or_default();
+                    project_names.insert(secret.project_id.clone(), name);
+                }
+                listed.push(CliSecret {
+                    field_names: field_names(&secret),
+                    project_name: project_names
+                        .get(&secret.project_id)
+                        .cloned()
+                        .unwrap_or_default(),
+                    id: secret.id,
+                    name: secret.name,
+                    project_id: secret.project_id,
+                    application_id: None,
+                    application_name: None,
+                    kind: match secret.value_type {
+                        SecretValueType::Secret => SecretKind::Secret,
+                        SecretValueType::Structured => SecretKind::Structured,
+                    },
+                });
             }
-            listed.push(CliSecret {
-                field_names: field_names(&secret),
-                project_name: project_names
-                    .get(&secret.project_id)
-                    .cloned()
-                    .unwrap_or_default(),
-                id: secret.id,
-                name: secret.name,
-                project_id: secret.project_id,
-                application_id: None,
-                application_name: None,
-                kind: match secret.value_type {
-                    SecretValueType::Secret => SecretKind::Secret,
-                    SecretValueType::Structured => SecretKind::Structured,
-                },
-            });
-        }
-        Ok(CliSecretsResponse { secrets: listed })
-    })
+            Ok(CliSecretsResponse { secrets: listed })
+        },
+    )
     .await
 }
 
@@ -391,4 +414,3 @@ fn poll(state: &AppState, machine: &Machine, watch: &[String]) -> Result<PollRes
     }
     Ok(PollResponse { changes })
 }
-

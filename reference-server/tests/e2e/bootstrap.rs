@@ -142,10 +142,16 @@ fn check_identity(
     let pending = server.signed(&machine, Method::GET, "/v1/secrets", b"");
     assert_eq!(pending.status, 401, "a pending machine: {}", pending.text);
     admin.approve(&machine.id);
-    let listed = server
-        .signed(&machine, Method::GET, "/v1/secrets", b"")
-        .expect(200, "list secrets with the script's key");
-    assert_eq!(listed, json!({"secrets": []}));
+    let listed = server.signed(&machine, Method::GET, "/v1/secrets", b"");
+    assert!(
+        listed.content_type.starts_with("application/json"),
+        "Content-Type `{}`",
+        listed.content_type
+    );
+    assert_eq!(
+        listed.expect(200, "list secrets with the script's key"),
+        json!({"secrets": []})
+    );
 
     check_seed_stayed_local(server, &seed, &pem);
     machine

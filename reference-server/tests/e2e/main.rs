@@ -17,5 +17,7 @@
 
 mod bootstrap;
 mod guardrails;
+mod replay;
 mod sdk;
 mod support;
+mod tokens;

@@ -102,10 +102,18 @@ pub fn authenticate(
         LockoutKey::Source(_) => source_counter.as_ref(),
         LockoutKey::MachineSource(..) => pair_counter.as_ref(),
     };
-    if let Some((key, LockStatus::Locked { retry_after_seconds })) =
-        check_before_evaluation(source, machine_id, lookup, transport_now)
+    if let Some((
+        key,
+        LockStatus::Locked {
+            retry_after_seconds,
+        },
+    )) = check_before_evaluation(source, machine_id, lookup, transport_now)
     {
-        tracing::info!(?key, retry_after_seconds, "locked out, request not evaluated");
+        tracing::info!(
+            ?key,
+            retry_after_seconds,
+            "locked out, request not evaluated"
+        );
         return Err(ApiError::RateLimited {
             retry_after: Duration::from_secs(retry_after_seconds),
         });
@@ -233,7 +241,10 @@ fn client_error(decision: &Decision) -> ApiError {
         404 => ApiError::NotFound(message),
         503 => ApiError::Unavailable,
         other => {
-            tracing::error!(status = other, "the evaluator returned an unexpected status");
+            tracing::error!(
+                status = other,
+                "the evaluator returned an unexpected status"
+            );
             ApiError::Internal
         }
     }
@@ -277,7 +288,11 @@ impl<'a> StoreRoutes<'a> {
                 Ok(RouteDecision::Allow)
             }
             MachineRoute::ListProjectSecrets(project) | MachineRoute::Export(Some(project)) => {
-                if self.store.get_project(&machine.vault_id, project)?.is_none() {
+                if self
+                    .store
+                    .get_project(&machine.vault_id, project)?
+                    .is_none()
+                {
                     let reason = RouteDenialReason::ProjectNotFound {
                         project: project.clone(),
                     };
