@@ -132,7 +132,11 @@ fn bench_backend(c: &mut Criterion, name: &str, store: &dyn Store) {
     group.bench_function("nonce_insert", |b| {
         b.iter(|| {
             let nonce = format!("{:032x}", next());
-            black_box(store.insert_if_absent(machine, &nonce, keep_until, now()).unwrap());
+            black_box(
+                store
+                    .insert_if_absent(machine, &nonce, keep_until, now())
+                    .unwrap(),
+            );
         });
     });
 

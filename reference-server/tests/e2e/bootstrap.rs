@@ -17,8 +17,8 @@ use crate::support::{
     seed_from_pem,
 };
 
-/// Checks what a successful script run wrote, and that the server holds the matching public
-/// key, and returns the machine.
+/// Checks what a successful script run wrote and that the server stores the matching public
+/// key, then returns the machine.
 fn check_identity(
     server: &Server,
     admin: &Admin,

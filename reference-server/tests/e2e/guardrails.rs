@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Admin, Machine, Server, crate_path, forwarded_for, generate_key, wait_for};
 
-/// Longest wait for the sweeper. The servers here sweep every second; the margin covers a slow
-/// build machine and the at-least-once-a-minute interval DESIGN allows.
+/// Maximum wait for the sweeper. The servers here sweep every second, and the margin also
+/// covers the default interval of one minute on a slow build machine.
 const SWEEP_TIMEOUT: Duration = Duration::from_secs(70);
 
 fn instant(value: &Value) -> DateTime<Utc> {
@@ -29,7 +29,7 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// The `temp_machine_blocked` entries that name `machine`.
+/// Lists the `temp_machine_blocked` entries that name `machine`.
 fn blocks_of(admin: &Admin, machine: &Machine) -> Vec<Value> {
     admin
         .audit("temp_machine_blocked")
@@ -318,7 +318,7 @@ fn expired_machine_is_swept_and_purged() {
     );
     assert!((200..300).contains(&reply.status), "extend: {}", reply.text);
 
-    // Past the expiry, enforcement answers 401 at once, with the same body as for a machine
+    // Past the expiry, enforcement returns 401 at once, with the same body as for a machine
     // that does not exist.
     admin.advance_clock(2 * 3600 + 60);
     let expired = server.signed(&machine, Method::GET, &format!("/v1/secret/{secret}"), b"");

@@ -64,7 +64,7 @@ pub struct Server {
 
 impl Server {
     /// Starts a server in a fresh temporary folder with `extra_args` added to `serve`, and waits
-    /// until `/healthz` answers 200.
+    /// until `/healthz` returns 200.
     pub fn start(extra_args: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("guardrail-e2e-")
@@ -577,7 +577,7 @@ fn token_from_command(command: &str, vault_id: &str) -> String {
 pub struct Machine {
     /// The machine id.
     pub id: String,
-    /// The key whose public half the server holds.
+    /// The private key whose public half the server stores.
     pub key: SigningKey,
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Admin, Server, generate_key, wait_for};
 
-/// How long `vault set-plan` may take to reach a running server; DESIGN allows 5 seconds.
+/// Maximum wait for `vault set-plan` to reach a running server, which promises 5 seconds.
 const PLAN_CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn instant(value: &Value) -> DateTime<Utc> {
@@ -65,7 +65,7 @@ fn token_failures_share_one_answer() {
         assert_eq!(reply.status, 401, "{what}: {}", reply.text);
         assert_eq!(
             reply.text, unknown.text,
-            "{what} answers like an unknown token"
+            "{what} fails like an unknown token"
         );
     };
 
