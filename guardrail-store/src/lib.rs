@@ -2,7 +2,7 @@
 //! SQLite (the embedded default) or in PostgreSQL (for several server replicas).
 //!
 //! The core decides and the store persists. Every operation that changes state and writes
-//! audit entries does both in one transaction; where the core must look at current records
+//! audit entries does both in one transaction. Where the core must look at current records
 //! first (registration, extension, state changes, sweeping), the trait method takes a decision
 //! function and calls it inside that transaction. The atomicity contract of each operation is
 //! written on its trait method, and one conformance suite checks it on every backend.

@@ -7,8 +7,8 @@
 //! # Bounds
 //!
 //! The tables keyed by request input are bounded by [`MemoryLimits`]. When the nonce or
-//! lockout table is full, expired entries are dropped first; if it is still full of live
-//! entries, the operation fails with [`StoreError::Unavailable`] (the caller fails closed).
+//! lockout table is full, expired entries are dropped first. If it is still full of live
+//! entries, the operation fails with [`StoreError::Unavailable`], and the caller fails closed.
 //! When the coalescing table is full, the least recently repeated key is forgotten, which only
 //! means its next block starts a new audit entry.
 
@@ -74,6 +74,8 @@ struct State {
     tokens: HashMap<TokenId, BootstrapToken>,
     token_by_hash: HashMap<[u8; 32], TokenId>,
     machines: HashMap<MachineId, Machine>,
+    /// Machines per vault, so that registration counts slots without a scan.
+    machine_counts: HashMap<VaultId, u32>,
     chains: HashMap<MachineId, ExtensionChain>,
     projects: HashMap<ProjectId, Project>,
     members: BTreeSet<(ProjectId, MachineId)>,
@@ -135,12 +137,17 @@ impl State {
     }
 
     fn remove_machine(&mut self, machine_id: &MachineId) -> bool {
-        let removed = self.machines.remove(machine_id).is_some();
+        let removed = self.machines.remove(machine_id);
+        if let Some(machine) = &removed
+            && let Some(count) = self.machine_counts.get_mut(&machine.vault_id)
+        {
+            *count = count.saturating_sub(1);
+        }
         self.chains.remove(machine_id);
         self.members.retain(|(_, member)| member != machine_id);
         self.grants.retain(|(_, grantee)| grantee != machine_id);
         self.reads.retain(|(reader, _), _| reader != machine_id);
-        removed
+        removed.is_some()
     }
 
     fn bump_count(&mut self, entry_id: AuditId) -> Option<u32> {
@@ -330,6 +337,7 @@ impl MachineStore for MemoryStore {
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
     ) -> StoreResult<Machine> {
         let mut state = self.lock()?;
+
         let token = state
             .token_by_hash
             .get(&hash.0)
@@ -342,17 +350,15 @@ impl MachineStore for MemoryStore {
             .get(&vault.owner_id)
             .cloned()
             .ok_or_else(|| StoreError::not_found("owner", &vault.owner_id))?;
-        let machines_in_vault = state
-            .machines
-            .values()
-            .filter(|machine| machine.vault_id == vault.id)
-            .count();
+
+        let machines_in_vault = state.machine_counts.get(&vault.id).copied().unwrap_or(0);
         let registration = decide(RegistrationContext {
             token: &token,
             vault: &vault,
             owner: &owner,
-            machines_in_vault: u32::try_from(machines_in_vault).unwrap_or(u32::MAX),
+            machines_in_vault,
         })?;
+
         if token.state != TokenState::Unused {
             return Err(StoreError::conflict(format!(
                 "token `{}` is {}, not unused",
@@ -371,6 +377,10 @@ impl MachineStore for MemoryStore {
             .tokens
             .insert(registration.token.id.clone(), registration.token);
         state.machines.insert(machine.id, machine.clone());
+        *state
+            .machine_counts
+            .entry(machine.vault_id.clone())
+            .or_insert(0) += 1;
         state.append(std::slice::from_ref(&registration.event));
         Ok(machine)
     }
@@ -405,13 +415,12 @@ impl MachineStore for MemoryStore {
     }
 
     fn count_machines(&self, vault_id: &VaultId) -> StoreResult<u32> {
-        let state = self.lock()?;
-        let count = state
-            .machines
-            .values()
-            .filter(|machine| &machine.vault_id == vault_id)
-            .count();
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        Ok(self
+            .lock()?
+            .machine_counts
+            .get(vault_id)
+            .copied()
+            .unwrap_or(0))
     }
 
     fn update_machine(

@@ -55,7 +55,7 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    /// A query for the newest `limit` entries of a vault, with no other filter.
+    /// Makes a query for the newest `limit` entries of a vault, with no other filter.
     pub fn newest(vault_id: VaultId, limit: u32) -> Self {
         Self {
             vault_id,
@@ -97,7 +97,7 @@ pub struct CoalesceState {
     pub last_at: DateTime<Utc>,
 }
 
-/// What [`crate::AuditStore::append_coalesced`] did.
+/// The result of [`crate::AuditStore::append_coalesced`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoalesceOutcome {
     /// A new entry was written.
@@ -106,7 +106,7 @@ pub enum CoalesceOutcome {
     Coalesced { entry_id: AuditId, count: u32 },
 }
 
-/// The text key a lockout counter is stored under; an undetermined source is `-`.
+/// Formats the text key a lockout counter is stored under. An undetermined source is `-`.
 pub(crate) fn lockout_storage_key(key: &LockoutKey) -> String {
     let source = |ip: &Option<IpAddr>| ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     match key {
@@ -132,7 +132,7 @@ pub struct Project {
     pub created_at: DateTime<Utc>,
 }
 
-/// Whether a secret holds one string or a JSON object of string fields.
+/// The kind of secret value: one string, or a JSON object of string fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SecretValueType {
     Secret,
@@ -221,18 +221,18 @@ pub struct NewWebhook {
     pub created_at: DateTime<Utc>,
 }
 
-/// What registration's decision function sees, read inside the registration transaction with
-/// the token and vault locked.
+/// The records registration's decision function receives, read inside the registration
+/// transaction with the token and vault locked.
 #[derive(Debug)]
 pub struct RegistrationContext<'a> {
     pub token: &'a BootstrapToken,
     pub vault: &'a Vault,
     pub owner: &'a Owner,
-    /// Machines the vault holds now, in every state.
+    /// Machines in the vault now, in every state.
     pub machines_in_vault: u32,
 }
 
-/// What a sweep changed.
+/// Counts of the changes one sweep made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
     pub expired: u64,

@@ -1,7 +1,7 @@
 //! The SQLite backend: the embedded default.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`, so a committed transaction survives
-//! a crash of the process or the machine. Connections come from a small r2d2 pool; writers
+//! a crash of the process or the machine. Connections come from a small r2d2 pool. Writers
 //! start with `BEGIN IMMEDIATE`, which takes SQLite's single write lock at once, and wait up to
 //! the busy timeout for it. That lock is what makes the multi-step operations atomic here.
 //!
@@ -42,7 +42,7 @@ impl SqlStore<SqliteBackend> {
         Self::with_manager(manager, POOL_SIZE)
     }
 
-    /// Opens a private in-memory database (one connection, so every call sees the same data).
+    /// Opens a private in-memory database on one connection, so that every call uses the same data.
     ///
     /// # Errors
     ///
@@ -140,7 +140,7 @@ fn apply_migrations(
 
 fn configure(connection: &mut Connection) -> Result<(), rusqlite::Error> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
-    // `journal_mode` answers with the mode it set; an in-memory database stays `memory`.
+    // `journal_mode` returns the mode it set as a row. An in-memory database stays `memory`.
     connection.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     Ok(())

@@ -162,7 +162,7 @@ pub trait TokenStore {
 /// Machines, their guardrails and extension chains, and the sweeper's batch.
 ///
 /// The primitives (`*_with`, [`MachineStore::update_machine`], [`MachineStore::delete_machine`],
-/// [`MachineStore::change_expiry`]) take a decision function; the provided methods call the
+/// [`MachineStore::change_expiry`]) take a decision function. The provided methods call the
 /// core's lifecycle functions through them and wrap the core's errors in
 /// [`StoreError::Domain`].
 pub trait MachineStore {
@@ -192,7 +192,7 @@ pub trait MachineStore {
     /// # Errors
     ///
     /// [`StoreError::Domain`] holding a [`TokenRejected`](guardrail_core::token::TokenRejected) for every token failure (unknown,
-    /// wrong vault, used, revoked, expired: one error, so callers answer them alike) or a
+    /// wrong vault, used, revoked, expired: one error, so callers respond to them alike) or a
     /// [`RegistrationError`](guardrail_core::machine::RegistrationError) for plan and limit failures; the token then stays unused.
     fn register_machine(
         &self,
@@ -452,11 +452,13 @@ pub trait MachineStore {
         })
     }
 
-    /// Runs one sweeper batch in one transaction: loads at most `limit` machines due to be
-    /// marked expired (`state <> 'expired' AND expires_at <= now`) and at most `limit` due to be
-    /// purged (`expires_at <= now - 30 days`), each with its vault owner, plans the sweep with
-    /// the core's `plan_sweep`, marks and deletes what the plan lists (deleting as
-    /// [`MachineStore::delete_machine`] does), and appends the plan's audit events. Both loads
+    /// Runs one sweeper batch in one transaction.
+    ///
+    /// It loads at most `limit` machines due to be marked expired
+    /// (`state <> 'expired' AND expires_at <= now`) and at most `limit` due to be purged
+    /// (`expires_at <= now - 30 days`), each with its vault owner. The core's `plan_sweep`
+    /// decides, and the store marks and deletes what the plan lists (deleting as
+    /// [`MachineStore::delete_machine`] does) and appends the plan's audit events. Both loads
     /// use indexes on `expires_at`, so a batch costs in proportion to the machines due, not to
     /// all machines stored. Call it again while it reports changes to drain a backlog.
     ///
@@ -575,14 +577,14 @@ pub trait SecretStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// Whether a machine holds a grant on a secret.
+    /// Returns whether a machine has a grant on a secret.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] or [`StoreError::Backend`] when the database fails.
     fn has_grant(&self, secret_id: &SecretId, machine_id: &MachineId) -> StoreResult<bool>;
 
-    /// Lists the secrets a machine holds grants on, ordered by id.
+    /// Lists the secrets a machine has grants on, ordered by id.
     ///
     /// # Errors
     ///
@@ -617,6 +619,8 @@ pub trait SecretStore {
 }
 
 /// The append-only audit log, coalescing of repeated blocks, and webhook subscriptions.
+///
+/// TODO: no webhook delivery queue yet; the server must deliver alerts itself after commit.
 pub trait AuditStore {
     /// Appends entries in one transaction and returns their ids in order.
     ///

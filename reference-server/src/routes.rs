@@ -6,6 +6,7 @@
 //! | [`bootstrap`] | `/v1/{vaultId}/temp-bootstrap/...`: scripts and registration |
 //! | [`admin`] | `/admin/v1/...`: the owner's API |
 
+pub mod admin;
 pub mod bootstrap;
 pub mod machine_api;
 
@@ -15,11 +16,12 @@ use crate::state::AppState;
 
 /// Registers every route of the API, with `state` as shared data. Health and metrics routes are
 /// registered separately by [`crate::telemetry::health_routes`].
-pub fn configure(config: &mut ServiceConfig, state: AppState) {
+pub fn configure(config: &mut ServiceConfig, state: AppState, test_clock: bool) {
     config
         .app_data(web::Data::new(state))
         .app_data(crate::error::json_config())
         .app_data(crate::error::payload_config())
         .configure(machine_api::configure)
-        .configure(bootstrap::configure);
+        .configure(bootstrap::configure)
+        .configure(|config| admin::configure(config, test_clock));
 }

@@ -34,7 +34,7 @@ use crate::traits::{
     VaultStore,
 };
 
-/// The instant before which expired machines are purged: the core's purge delay before `now`.
+/// Returns the cutoff for purging: machines that expired at or before it are purged at `now`.
 pub(crate) fn purge_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
     chrono::TimeDelta::try_days(PURGE_AFTER_DAYS)
         .and_then(|delay| now.checked_sub_signed(delay))
@@ -352,8 +352,8 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
     ) -> StoreResult<Machine> {
         self.backend.write(&mut |tx| {
-            // Lock order: token, then vault. Every writer that takes both takes them in this
-            // order, so registrations cannot deadlock each other.
+            // Lock order: token, then vault. Registration is the only operation that locks both,
+            // so concurrent registrations cannot deadlock each other.
             let sql = format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1{}",
                 tx.for_update()
@@ -1121,6 +1121,8 @@ impl<B: SqlBackend> GuardStore for SqlStore<B> {
         now: DateTime<Utc>,
         coalesce_before: DateTime<Utc>,
     ) -> StoreResult<PurgeCounts> {
+        // NOTE: the SQL lockout and coalescing tables have no row cap; they stay small only if
+        // the server calls this periodically.
         self.backend.write(&mut |tx| {
             Ok(PurgeCounts {
                 nonces: tx.execute("DELETE FROM nonces WHERE keep_until <= $1", &params![now])?,

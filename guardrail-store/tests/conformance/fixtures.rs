@@ -75,7 +75,7 @@ pub fn issue(store: &dyn Store, vault: &Vault, seed: u8, lifetime_hours: u32) ->
     issued
 }
 
-/// A valid Ed25519 public key derived from `seed`.
+/// Derives a valid Ed25519 public key from `seed`.
 pub fn public_key(seed: u8) -> MachinePublicKey {
     let signing = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
     MachinePublicKey::from_bytes(&signing.verifying_key().to_bytes()).unwrap()
@@ -95,7 +95,7 @@ pub fn register(store: &dyn Store, vault: &Vault, seed: u8, lifetime_hours: u32)
         .unwrap()
 }
 
-/// An audit event of `action` on `machine` at `at`.
+/// Makes an audit event of `action` on `machine` at `at`.
 pub fn event(
     vault: &VaultId,
     machine: MachineId,
