@@ -88,7 +88,11 @@ fn database_url(arg: &DatabaseArg) -> Result<DatabaseUrl, MainError> {
     let text = arg
         .database
         .clone()
-        .or_else(|| std::env::var("GUARDRAIL_DATABASE").ok().filter(|value| !value.is_empty()))
+        .or_else(|| {
+            std::env::var("GUARDRAIL_DATABASE")
+                .ok()
+                .filter(|value| !value.is_empty())
+        })
         .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
     text.parse().map_err(|reason| MainError::DatabaseUrl {
         url: text.chars().take(120).collect(),
@@ -105,12 +109,11 @@ fn open(database: &DatabaseUrl) -> Result<Arc<dyn Store>, MainError> {
 
 fn migrate(arg: &DatabaseArg) -> Result<(), MainError> {
     let database = database_url(arg)?;
-    let version = guardrail_store::migrate(&store_url(&database)).map_err(|source| {
-        MainError::Store {
+    let version =
+        guardrail_store::migrate(&store_url(&database)).map_err(|source| MainError::Store {
             database: database.redacted(),
             source,
-        }
-    })?;
+        })?;
     println!("{{\"schemaVersion\":{version}}}");
     Ok(())
 }
@@ -154,7 +157,9 @@ fn vault(command: VaultCommand) -> Result<(), MainError> {
             let store = open(&database_url(&database)?)?;
             let plan: guardrail_core::plan::Plan = plan.into();
             let limit = vault_admin::set_plan(store.as_ref(), &vault_id, plan, machine_limit)?;
-            eprintln!("vault `{vault_id}` is now on the `{plan}` plan with a limit of {limit} machines");
+            eprintln!(
+                "vault `{vault_id}` is now on the `{plan}` plan with a limit of {limit} machines"
+            );
         }
     }
     Ok(())
@@ -177,7 +182,9 @@ fn load_key(source: &SecretKeySource) -> Result<SecretKey, MainError> {
 
 fn country_resolver(config: &ServeConfig) -> Result<SharedCountryResolver, MainError> {
     let Some(path) = &config.geoip else {
-        tracing::warn!("no GeoIP database (--geoip): machines with a country guardrail are always blocked");
+        tracing::warn!(
+            "no GeoIP database (--geoip): machines with a country guardrail are always blocked"
+        );
         return Ok(Arc::new(StaticCountryResolver::new(Vec::new())));
     };
     let failed = |reason: String| MainError::GeoIp {
@@ -185,7 +192,8 @@ fn country_resolver(config: &ServeConfig) -> Result<SharedCountryResolver, MainE
         reason,
     };
     let bytes = std::fs::read(path).map_err(|error| failed(error.to_string()))?;
-    let resolver = MaxMindCountryResolver::from_bytes(bytes).map_err(|error| failed(error.to_string()))?;
+    let resolver =
+        MaxMindCountryResolver::from_bytes(bytes).map_err(|error| failed(error.to_string()))?;
     Ok(Arc::new(resolver))
 }
 
@@ -254,7 +262,12 @@ async fn serve(args: ServeArgs) -> Result<(), MainError> {
     let readiness: ReadinessCheck = {
         let store = Arc::clone(&store);
         let probe = OwnerId::from_random_bytes(&[0; 12]);
-        Arc::new(move || store.get_owner(&probe).map(drop).map_err(|error| error.to_string()))
+        Arc::new(move || {
+            store
+                .get_owner(&probe)
+                .map(drop)
+                .map_err(|error| error.to_string())
+        })
     };
     let _sweeper = sweeper::spawn(state.clone(), config.sweep_interval);
 

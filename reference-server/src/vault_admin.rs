@@ -93,7 +93,11 @@ pub fn create_vault(
         || trimmed.chars().count() > MAX_VAULT_NAME_CHARS
         || trimmed.chars().any(char::is_control)
     {
-        let shown = name.chars().take(80).flat_map(char::escape_default).collect();
+        let shown = name
+            .chars()
+            .take(80)
+            .flat_map(char::escape_default)
+            .collect();
         return Err(VaultAdminError::InvalidName(shown));
     }
     let machine_limit = limit_for(plan, machine_limit)?;
@@ -128,9 +132,7 @@ fn to_array(bytes: &[u8]) -> [u8; 12] {
 
 fn vault(store: &dyn Store, vault_id: &str) -> Result<Vault, VaultAdminError> {
     let id = vault_id.parse::<VaultId>()?;
-    store
-        .get_vault(&id)?
-        .ok_or(VaultAdminError::NotFound(id))
+    store.get_vault(&id)?.ok_or(VaultAdminError::NotFound(id))
 }
 
 /// Suspends (`active = false`) or resumes the owner of a vault.

@@ -1,7 +1,12 @@
 //! The machine API over the in-memory store: exact response shapes, each status path, lockout
 //! and coalescing of guardrail blocks.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod api_support;
 
@@ -44,7 +49,10 @@ where
     assert_eq!(granted.status, 204, "{}", granted.text);
     let member = send(
         app,
-        owner.request("POST", &format!("/projects/{project_id}/machines/{machine_id}")),
+        owner.request(
+            "POST",
+            &format!("/projects/{project_id}/machines/{machine_id}"),
+        ),
     )
     .await;
     assert_eq!(member.status, 204, "{}", member.text);
@@ -69,7 +77,11 @@ async fn responses_have_exact_keys() {
     let machine = machine(&app, &owner, Value::Null).await;
     let (project_id, secret_id) = grant_secret(&app, &owner, &machine.id).await;
 
-    let read = send(&app, signed(&machine, "GET", &format!("/v1/secret/{secret_id}"), "")).await;
+    let read = send(
+        &app,
+        signed(&machine, "GET", &format!("/v1/secret/{secret_id}"), ""),
+    )
+    .await;
     assert_eq!(read.status, 200, "{}", read.text);
     assert_eq!(read.content_type.as_deref(), Some("application/json"));
     assert_eq!(keys(&read.body), ["value"]);
@@ -91,13 +103,21 @@ async fn responses_have_exact_keys() {
 
     let export = send(&app, signed(&machine, "POST", "/v1/secrets/export", "")).await;
     assert_eq!(export.status, 200, "{}", export.text);
-    assert_eq!(keys(&export.body["secrets"][0]), ["fieldNames", "id", "name", "value"]);
+    assert_eq!(
+        keys(&export.body["secrets"][0]),
+        ["fieldNames", "id", "name", "value"]
+    );
 
     let projects = send(&app, signed(&machine, "GET", "/v1/cli/projects", "")).await;
     assert_eq!(projects.status, 200, "{}", projects.text);
     assert_eq!(
         keys(&projects.body["projects"][0]),
-        ["applicationId", "applicationName", "projectId", "projectName"]
+        [
+            "applicationId",
+            "applicationName",
+            "projectId",
+            "projectName"
+        ]
     );
     let cli = send(&app, signed(&machine, "GET", "/v1/cli/secrets", "")).await;
     assert_eq!(cli.status, 200, "{}", cli.text);
@@ -154,7 +174,11 @@ async fn poll_reports_only_real_changes() {
         json!({"changes": {"sk_doesnotexist1": {"status": "deleted"}}})
     );
 
-    let read = send(&app, signed(&machine, "GET", &format!("/v1/secret/{secret_id}"), "")).await;
+    let read = send(
+        &app,
+        signed(&machine, "GET", &format!("/v1/secret/{secret_id}"), ""),
+    )
+    .await;
     assert_eq!(read.status, 200);
     let poll = send(&app, signed(&machine, "POST", "/v1/secrets/poll", &watch)).await;
     assert_eq!(poll.body["changes"].get(&secret_id), None);
@@ -169,10 +193,17 @@ async fn poll_reports_only_real_changes() {
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.body["version"], 2);
     let poll = send(&app, signed(&machine, "POST", "/v1/secrets/poll", &watch)).await;
-    assert_eq!(poll.body["changes"][&secret_id], json!({"status": "changed"}));
+    assert_eq!(
+        poll.body["changes"][&secret_id],
+        json!({"status": "changed"})
+    );
 
     // Reading the new version clears the change.
-    let read = send(&app, signed(&machine, "GET", &format!("/v1/secret/{secret_id}"), "")).await;
+    let read = send(
+        &app,
+        signed(&machine, "GET", &format!("/v1/secret/{secret_id}"), ""),
+    )
+    .await;
     let value: Value = serde_json::from_str(read.body["value"].as_str().unwrap()).unwrap();
     assert_eq!(value["pass"], "new");
     let poll = send(&app, signed(&machine, "POST", "/v1/secrets/poll", &watch)).await;
@@ -226,7 +257,11 @@ async fn failures_answer_their_status() {
 
     // Step 9: an unknown secret is 404, a secret without grant 403, a project the machine is
     // not in 403, and a malformed body 400 after authentication.
-    let missing = send(&app, signed(&machine, "GET", "/v1/secret/sk_doesnotexist1", "")).await;
+    let missing = send(
+        &app,
+        signed(&machine, "GET", "/v1/secret/sk_doesnotexist1", ""),
+    )
+    .await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body, json!({"error": "not found"}));
     let project = send(&app, owner.post_json("/projects", json!({"name": "other"}))).await;
@@ -240,7 +275,11 @@ async fn failures_answer_their_status() {
     )
     .await;
     let ungranted_id = ungranted.body["secretId"].as_str().unwrap();
-    let denied = send(&app, signed(&machine, "GET", &format!("/v1/secret/{ungranted_id}"), "")).await;
+    let denied = send(
+        &app,
+        signed(&machine, "GET", &format!("/v1/secret/{ungranted_id}"), ""),
+    )
+    .await;
     assert_eq!(denied.status, 403);
     assert_eq!(denied.body, json!({"error": "access denied"}));
     let body = json!({"projectId": other_project}).to_string();
@@ -248,10 +287,19 @@ async fn failures_answer_their_status() {
     assert_eq!(not_member.status, 403);
     let malformed = send(&app, signed(&machine, "POST", "/v1/secrets/list", "{")).await;
     assert_eq!(malformed.status, 400);
-    assert!(malformed.body["error"].as_str().unwrap().starts_with("invalid JSON body"));
+    assert!(
+        malformed.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body")
+    );
 
     // A disabled machine fails step 3 with the generic 401.
-    let disabled = send(&app, owner.request("POST", &format!("/machines/{}/disable", machine.id))).await;
+    let disabled = send(
+        &app,
+        owner.request("POST", &format!("/machines/{}/disable", machine.id)),
+    )
+    .await;
     assert_eq!(disabled.status, 200, "{}", disabled.text);
     let refused = send_from(
         &app,
@@ -270,9 +318,20 @@ async fn failures_answer_their_status() {
         .iter()
         .map(|item| item["detail"]["reason"].as_str().unwrap().to_owned())
         .collect();
-    assert!(reasons.iter().any(|reason| reason.contains("is disabled")), "{reasons:?}");
-    assert!(reasons.iter().any(|reason| reason == "invalid signature"), "{reasons:?}");
-    assert!(reasons.iter().any(|reason| reason.starts_with("replayed nonce")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|reason| reason.contains("is disabled")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|reason| reason == "invalid signature"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.starts_with("replayed nonce")),
+        "{reasons:?}"
+    );
     assert_eq!(audit_items(&audit, "auth_failure").len(), reasons.len());
 }
 
@@ -321,7 +380,11 @@ async fn repeated_blocks_coalesce_and_lock_only_the_pair() {
     assert_eq!(locked.status, 429);
     assert!(locked.retry_after.is_some());
 
-    let audit = send(&app, owner.request("GET", "/audit?action=temp_machine_blocked")).await;
+    let audit = send(
+        &app,
+        owner.request("GET", "/audit?action=temp_machine_blocked"),
+    )
+    .await;
     assert_eq!(audit.status, 200, "{}", audit.text);
     let blocks = audit_items(&audit, "temp_machine_blocked");
     assert_eq!(blocks.len(), 1, "{blocks:?}");
@@ -331,6 +394,11 @@ async fn repeated_blocks_coalesce_and_lock_only_the_pair() {
     assert_eq!(blocks[0]["sourceIp"], "192.0.2.77");
 
     // The lock is on the machine and that source: the machine from its own network works.
-    let inside = send_from(&app, signed(&machine, "GET", "/v1/secrets", ""), "10.1.2.3:4000").await;
+    let inside = send_from(
+        &app,
+        signed(&machine, "GET", "/v1/secrets", ""),
+        "10.1.2.3:4000",
+    )
+    .await;
     assert_eq!(inside.status, 200, "{}", inside.text);
 }

@@ -23,12 +23,12 @@ pub mod tokens;
 pub mod vault;
 pub mod webhooks;
 
+use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::web::{self, ServiceConfig};
-use actix_web::HttpRequest;
-use guardrail_core::guardrail::{CountryAllowlist, Guardrails, IpAllowlist, TimeWindow};
 use guardrail_core::guardrail::window::weekday_name;
+use guardrail_core::guardrail::{CountryAllowlist, Guardrails, IpAllowlist, TimeWindow};
 use guardrail_core::ids::VaultId;
 use guardrail_core::plan::{Owner, Vault};
 
@@ -42,7 +42,8 @@ pub const TEST_CLOCK_HEADER: HeaderName = HeaderName::from_static("x-guardrail-t
 
 /// Registers the admin scope. The test clock route exists only when `test_clock` is set.
 pub fn configure(config: &mut ServiceConfig, test_clock: bool) {
-    let marker = DefaultHeaders::new().add((TEST_CLOCK_HEADER, HeaderValue::from_static("enabled")));
+    let marker =
+        DefaultHeaders::new().add((TEST_CLOCK_HEADER, HeaderValue::from_static("enabled")));
     config.service(
         web::scope("/admin/v1")
             .wrap(Condition::new(test_clock, marker))
@@ -66,7 +67,11 @@ pub fn configure(config: &mut ServiceConfig, test_clock: bool) {
 
 /// The owner key from `Authorization: Bearer ...`, if the header has that form.
 fn bearer_key(request: &HttpRequest) -> Option<String> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, key) = value.split_once(' ')?;
     let key = key.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then(|| key.to_owned())
@@ -100,7 +105,11 @@ pub fn authenticate_owner(state: &AppState, key: Option<&str>) -> Result<Owner, 
 /// 404, or the store's error.
 pub fn owned_vault(state: &AppState, owner: &Owner, vault: &str) -> Result<Vault, ApiError> {
     let not_found = || {
-        let shown: String = vault.chars().take(80).flat_map(char::escape_default).collect();
+        let shown: String = vault
+            .chars()
+            .take(80)
+            .flat_map(char::escape_default)
+            .collect();
         ApiError::NotFound(format!("vault `{shown}` not found"))
     };
     let vault_id = vault.parse::<VaultId>().map_err(|_| not_found())?;
@@ -192,22 +201,29 @@ pub fn guardrails_body(guardrails: &Guardrails) -> GuardrailsBody {
             .countries
             .as_ref()
             .map(|list| list.codes().iter().map(ToString::to_string).collect()),
-        time_window: guardrails.time_window.as_ref().map(|window| TimeWindowBody {
-            start: window.start().to_string(),
-            end: window.end().to_string(),
-            timezone: window.timezone().name().to_owned(),
-            days: window
-                .days()
-                .days()
-                .map(|day| weekday_name(day).to_owned())
-                .collect(),
-        }),
+        time_window: guardrails
+            .time_window
+            .as_ref()
+            .map(|window| TimeWindowBody {
+                start: window.start().to_string(),
+                end: window.end().to_string(),
+                timezone: window.timezone().name().to_owned(),
+                days: window
+                    .days()
+                    .days()
+                    .map(|day| weekday_name(day).to_owned())
+                    .collect(),
+            }),
     }
 }
 
 /// Escapes and shortens a value for a 400 message.
 pub fn shown(value: &str) -> String {
-    value.chars().take(80).flat_map(char::escape_default).collect()
+    value
+        .chars()
+        .take(80)
+        .flat_map(char::escape_default)
+        .collect()
 }
 
 /// Checks a display name (project or secret): trimmed, 1 to 200 characters, no control

@@ -63,7 +63,8 @@ pub fn state(test_clock: bool) -> AppState {
 pub async fn app(
     state: AppState,
     test_clock: bool,
-) -> impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = Error> {
+) -> impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = Error>
+{
     test::init_service(
         App::new()
             .wrap(from_fn(request_telemetry))
@@ -191,7 +192,11 @@ where
     let registered = send(app, register_request(&owner.vault, &token, &key)).await;
     assert_eq!(registered.status, 201, "{}", registered.text);
     let id = registered.body["machineId"].as_str().unwrap().to_owned();
-    let approved = send(app, owner.request("POST", &format!("/machines/{id}/approve"))).await;
+    let approved = send(
+        app,
+        owner.request("POST", &format!("/machines/{id}/approve")),
+    )
+    .await;
     assert_eq!(approved.status, 200, "{}", approved.text);
     Machine { id, key }
 }
@@ -220,7 +225,14 @@ pub fn rand_seed() -> [u8; 32] {
 
 /// A request signed by `machine` now, with a fresh nonce.
 pub fn signed(machine: &Machine, method: &str, path: &str, body: &str) -> TestRequest {
-    signed_at(machine, method, path, body, chrono::Utc::now().timestamp(), &fresh_nonce())
+    signed_at(
+        machine,
+        method,
+        path,
+        body,
+        chrono::Utc::now().timestamp(),
+        &fresh_nonce(),
+    )
 }
 
 pub fn fresh_nonce() -> String {

@@ -23,7 +23,10 @@ use crate::wire::{
 pub fn configure(config: &mut ServiceConfig) {
     config
         .route("/vaults/{vaultId}/machines", web::get().to(list))
-        .route("/vaults/{vaultId}/machines/{machineId}", web::get().to(show))
+        .route(
+            "/vaults/{vaultId}/machines/{machineId}",
+            web::get().to(show),
+        )
         .route(
             "/vaults/{vaultId}/machines/{machineId}",
             web::delete().to(revoke),
@@ -138,7 +141,8 @@ async fn show(
 }
 
 /// A lifecycle change through one of the store's provided methods.
-type Transition = fn(&AppState, &Vault, &MachineId, &Owner, DateTime<Utc>) -> Result<Machine, StoreError>;
+type Transition =
+    fn(&AppState, &Vault, &MachineId, &Owner, DateTime<Utc>) -> Result<Machine, StoreError>;
 
 async fn transition(
     state: web::Data<AppState>,
@@ -174,9 +178,8 @@ async fn approve(
     request: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let change: Transition = |state, vault, id, owner, now| {
-        state.store.approve_machine(&vault.id, id, &owner.id, now)
-    };
+    let change: Transition =
+        |state, vault, id, owner, now| state.store.approve_machine(&vault.id, id, &owner.id, now);
     transition(state, request, path, change, AuditAction::MachineApprove)
         .await
         .map(respond)

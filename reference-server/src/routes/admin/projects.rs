@@ -34,17 +34,22 @@ async fn create(
     path: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let created = with_vault(&state, &request, path.into_inner(), move |state, _, vault| {
-        let body: CreateProjectRequest = parse_json(&body)?;
-        let project = Project {
-            id: ProjectId::from_random_bytes(&random_bytes::<12>()?),
-            vault_id: vault.id.clone(),
-            name: check_name("name", &body.name)?,
-            created_at: state.clock.now(),
-        };
-        state.store.create_project(&project).map_err(store_error)?;
-        Ok(view(&project))
-    })
+    let created = with_vault(
+        &state,
+        &request,
+        path.into_inner(),
+        move |state, _, vault| {
+            let body: CreateProjectRequest = parse_json(&body)?;
+            let project = Project {
+                id: ProjectId::from_random_bytes(&random_bytes::<12>()?),
+                vault_id: vault.id.clone(),
+                name: check_name("name", &body.name)?,
+                created_at: state.clock.now(),
+            };
+            state.store.create_project(&project).map_err(store_error)?;
+            Ok(view(&project))
+        },
+    )
     .await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -71,12 +76,12 @@ async fn add_member(
 ) -> Result<HttpResponse, ApiError> {
     let (vault, project, machine) = path.into_inner();
     with_vault(&state, &request, vault, move |state, _, vault| {
-        let project_id = project.parse::<ProjectId>().map_err(|_| {
-            ApiError::NotFound(format!("project `{}` not found", shown(&project)))
-        })?;
-        let machine_id = machine.parse::<MachineId>().map_err(|_| {
-            ApiError::NotFound(format!("machine `{}` not found", shown(&machine)))
-        })?;
+        let project_id = project
+            .parse::<ProjectId>()
+            .map_err(|_| ApiError::NotFound(format!("project `{}` not found", shown(&project))))?;
+        let machine_id = machine
+            .parse::<MachineId>()
+            .map_err(|_| ApiError::NotFound(format!("machine `{}` not found", shown(&machine))))?;
         state
             .store
             .add_project_member(&vault.id, &project_id, &machine_id)

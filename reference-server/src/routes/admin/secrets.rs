@@ -23,7 +23,10 @@ pub fn configure(config: &mut ServiceConfig) {
     config
         .route("/vaults/{vaultId}/secrets", web::post().to(create))
         .route("/vaults/{vaultId}/secrets", web::get().to(list))
-        .route("/vaults/{vaultId}/secrets/{secretId}", web::put().to(update))
+        .route(
+            "/vaults/{vaultId}/secrets/{secretId}",
+            web::put().to(update),
+        )
         .route(
             "/vaults/{vaultId}/secrets/{secretId}/grants",
             web::post().to(grant),
@@ -90,27 +93,32 @@ async fn create(
     path: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let created = with_vault(&state, &request, path.into_inner(), move |state, _, vault| {
-        let body: CreateSecretRequest = parse_json(&body)?;
-        let name = check_name("name", &body.name)?;
-        let value = plain(&body.value)?;
-        let id = SecretId::from_random_bytes(&random_bytes::<12>()?);
-        let now = state.clock.now();
-        let secret = SecretRecord {
-            ciphertext: seal(state, &id, 1, &value)?,
-            id,
-            vault_id: vault.id.clone(),
-            project_id: body.project_id,
-            name,
-            value_type: value.value_type,
-            field_names: value.field_names,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
-        state.store.create_secret(&secret).map_err(store_error)?;
-        Ok(view(&secret))
-    })
+    let created = with_vault(
+        &state,
+        &request,
+        path.into_inner(),
+        move |state, _, vault| {
+            let body: CreateSecretRequest = parse_json(&body)?;
+            let name = check_name("name", &body.name)?;
+            let value = plain(&body.value)?;
+            let id = SecretId::from_random_bytes(&random_bytes::<12>()?);
+            let now = state.clock.now();
+            let secret = SecretRecord {
+                ciphertext: seal(state, &id, 1, &value)?,
+                id,
+                vault_id: vault.id.clone(),
+                project_id: body.project_id,
+                name,
+                value_type: value.value_type,
+                field_names: value.field_names,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            state.store.create_secret(&secret).map_err(store_error)?;
+            Ok(view(&secret))
+        },
+    )
     .await?;
     Ok(HttpResponse::Created().json(created))
 }

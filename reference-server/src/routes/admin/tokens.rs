@@ -17,8 +17,8 @@ use super::{parse_guardrails, shown, with_vault};
 use crate::audit_log;
 use crate::bootstrap::commands;
 use crate::error::{ApiError, parse_json};
-use crate::state::{random_bytes, store_error};
 use crate::state::AppState;
+use crate::state::{random_bytes, store_error};
 use crate::wire::{IssueTokenRequest, IssueTokenResponse, Items, TokenStateView, TokenView};
 
 /// Registers the token routes.

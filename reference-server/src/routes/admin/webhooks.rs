@@ -46,45 +46,52 @@ async fn create(
     path: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let created = with_vault(&state, &request, path.into_inner(), move |state, _, vault| {
-        let body: WebhookRequest = parse_json(&body)?;
-        let url = WebhookUrl::parse(&body.url, state.settings.allow_private_webhooks)
-            .map_err(|error| ApiError::BadRequest(format!("invalid `url`: {error}")))?;
-        let mut actions = body
-            .actions
-            .iter()
-            .map(|text| {
-                text.parse::<AuditAction>()
-                    .map_err(|error| ApiError::BadRequest(format!("invalid `actions`: {error}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if actions.is_empty() {
-            actions.push(AuditAction::TempMachineBlocked);
-        }
-        actions.dedup();
-        if body.secret.is_empty() || body.secret.len() > MAX_WEBHOOK_SECRET_BYTES {
-            return Err(ApiError::BadRequest(format!(
-                "invalid `secret`: expected 1 to {MAX_WEBHOOK_SECRET_BYTES} bytes, got {}",
-                body.secret.len()
-            )));
-        }
-        let secret = seal_webhook_secret(&state.cipher, body.secret.as_bytes()).map_err(|error| {
-            tracing::error!(%error, "cannot encrypt a webhook secret");
-            ApiError::Internal
-        })?;
-        let subscription = state
-            .store
-            .create_webhook(&NewWebhook {
-                vault_id: vault.id.clone(),
-                url: url.as_str().to_owned(),
-                actions,
-                secret,
-                created_at: state.clock.now(),
-            })
-            .map_err(store_error)?;
-        tracing::info!(vault_id = %vault.id, host = url.host(), "webhook subscribed");
-        Ok(view(&subscription))
-    })
+    let created = with_vault(
+        &state,
+        &request,
+        path.into_inner(),
+        move |state, _, vault| {
+            let body: WebhookRequest = parse_json(&body)?;
+            let url = WebhookUrl::parse(&body.url, state.settings.allow_private_webhooks)
+                .map_err(|error| ApiError::BadRequest(format!("invalid `url`: {error}")))?;
+            let mut actions = body
+                .actions
+                .iter()
+                .map(|text| {
+                    text.parse::<AuditAction>().map_err(|error| {
+                        ApiError::BadRequest(format!("invalid `actions`: {error}"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if actions.is_empty() {
+                actions.push(AuditAction::TempMachineBlocked);
+            }
+            actions.dedup();
+            if body.secret.is_empty() || body.secret.len() > MAX_WEBHOOK_SECRET_BYTES {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid `secret`: expected 1 to {MAX_WEBHOOK_SECRET_BYTES} bytes, got {}",
+                    body.secret.len()
+                )));
+            }
+            let secret =
+                seal_webhook_secret(&state.cipher, body.secret.as_bytes()).map_err(|error| {
+                    tracing::error!(%error, "cannot encrypt a webhook secret");
+                    ApiError::Internal
+                })?;
+            let subscription = state
+                .store
+                .create_webhook(&NewWebhook {
+                    vault_id: vault.id.clone(),
+                    url: url.as_str().to_owned(),
+                    actions,
+                    secret,
+                    created_at: state.clock.now(),
+                })
+                .map_err(store_error)?;
+            tracing::info!(vault_id = %vault.id, host = url.host(), "webhook subscribed");
+            Ok(view(&subscription))
+        },
+    )
     .await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -111,9 +118,9 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let (vault, webhook) = path.into_inner();
     with_vault(&state, &request, vault, move |state, _, vault| {
-        let id = webhook.parse::<i64>().map_err(|_| {
-            ApiError::NotFound(format!("webhook `{}` not found", shown(&webhook)))
-        })?;
+        let id = webhook
+            .parse::<i64>()
+            .map_err(|_| ApiError::NotFound(format!("webhook `{}` not found", shown(&webhook))))?;
         state
             .store
             .delete_webhook(&vault.id, WebhookId(id))
