@@ -5,11 +5,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Days, SecondsFormat, Timelike, Utc};
+use ipnetwork::IpNetwork;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::support::{Admin, Machine, Server, crate_path, forwarded_for, generate_key, wait_for};
+use crate::support::{
+    Admin, Machine, Server, crate_path, forwarded_for, generate_key, targets, wait_for,
+};
 
 /// Maximum wait for the sweeper. The servers here sweep every second, and the margin also
 /// covers the default interval of one minute on a slow build machine.
@@ -24,6 +27,19 @@ fn instant(value: &Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Parses a list of CIDRs, so that `127.0.0.1` and `127.0.0.1/32` compare equal.
+fn networks(list: &Value) -> Vec<IpNetwork> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("a list of CIDRs, got {list}"))
+        .iter()
+        .map(|cidr| {
+            let text = cidr.as_str().expect("a CIDR string");
+            text.parse()
+                .unwrap_or_else(|error| panic!("`{text}` is not a CIDR: {error}"))
+        })
+        .collect()
+}
+
 /// Formats an instant as RFC 3339 in UTC with a `Z`, keeping sub-second digits.
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -34,7 +50,7 @@ fn blocks_of(admin: &Admin, machine: &Machine) -> Vec<Value> {
     admin
         .audit("temp_machine_blocked")
         .into_iter()
-        .filter(|entry| entry["target"] == machine.id.as_str())
+        .filter(|entry| targets(entry, &machine.id))
         .collect()
 }
 
@@ -67,10 +83,13 @@ fn ip_allowlist_blocks_other_sources() {
     );
     assert_eq!(updated.status, 200, "replace guardrails: {}", updated.text);
     let shown = admin.machine(&inside.id).expect(200, "show the machine");
-    assert_eq!(shown["guardrails"]["ipAllowlist"], allowlist);
+    assert_eq!(
+        networks(&shown["guardrails"]["ipAllowlist"]),
+        networks(&allowlist)
+    );
     let updates = admin.audit("temp_machine_guardrails_update");
     assert_eq!(updates.len(), 1, "{updates:?}");
-    assert_eq!(updates[0]["target"], inside.id.as_str());
+    assert!(targets(&updates[0], &inside.id), "{updates:?}");
 
     assert_blocked(&server, &outside, HeaderMap::new());
     let allowed = server.signed(&inside, Method::GET, "/v1/secrets", b"");
@@ -111,8 +130,8 @@ fn geo_allows_listed_country() {
     let from_gb = server.send_signed(&request, forwarded_for("81.2.69.142"));
     assert_eq!(from_gb.status, 200, "from GB: {}", from_gb.text);
     assert_blocked(&server, &machine, forwarded_for("89.160.20.128"));
-    // Without a forwarding header the client is the loopback proxy itself, which has no
-    // country.
+    // A trusted proxy that sends no forwarding header leaves the client undetermined: the
+    // proxy's own address is never used, so the country is undetermined too.
     assert_blocked(&server, &machine, HeaderMap::new());
 
     let blocks = blocks_of(&admin, &machine);
@@ -128,8 +147,13 @@ fn geo_allows_listed_country() {
     assert_eq!(from_se["detail"]["axis"], "geo");
     let undetermined = blocks
         .iter()
-        .find(|entry| entry["sourceIp"] == "127.0.0.1")
-        .unwrap_or_else(|| panic!("no block from 127.0.0.1 in {blocks:?}"));
+        .find(|entry| entry["sourceIp"] != "89.160.20.128")
+        .unwrap_or_else(|| panic!("no block without a forwarding header in {blocks:?}"));
+    assert_eq!(
+        undetermined["sourceIp"],
+        Value::Null,
+        "the proxy's own address is not the client: {undetermined}"
+    );
     let reason = undetermined["detail"]["reason"]
         .as_str()
         .unwrap_or_default();
@@ -350,7 +374,7 @@ fn expired_machine_is_swept_and_purged() {
         admin
             .audit("temp_machine_expired")
             .into_iter()
-            .filter(|entry| entry["target"] == machine.id.as_str())
+            .filter(|entry| targets(entry, &machine.id))
             .count()
     };
     assert_eq!(expiries(&admin), 1);

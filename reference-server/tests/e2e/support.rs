@@ -705,6 +705,17 @@ pub fn read_files_with_prefix(dir: &Path, prefix: &str) -> Vec<u8> {
     all
 }
 
+/// Tells whether an audit entry's `target` names `id`, written bare or with a kind prefix such
+/// as `machine:`.
+pub fn targets(entry: &Value, id: &str) -> bool {
+    entry["target"].as_str().is_some_and(|target| {
+        target == id
+            || target
+                .strip_suffix(id)
+                .is_some_and(|kind| kind.ends_with(':'))
+    })
+}
+
 /// The folders a bootstrap script ran with, and what it wrote.
 pub struct Bootstrapped {
     /// Holds `HOME`, `SIKKERKEY_HOME` and `TMPDIR` of the script.
