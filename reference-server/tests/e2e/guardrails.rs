@@ -95,11 +95,35 @@ fn ip_allowlist_blocks_other_sources() {
     let allowed = server.signed(&inside, Method::GET, "/v1/secrets", b"");
     assert_eq!(allowed.status, 200, "{}", allowed.text);
 
+    // The same checks from ::1, which `--listen localhost:PORT` also binds.
+    let ipv6 = server.ipv6_base_url();
+    let send_ipv6 = |machine: &Machine| {
+        let request = machine.sign(Method::GET, "/v1/secrets", b"");
+        server.send_to(
+            &ipv6,
+            request.method,
+            &request.path,
+            request.headers,
+            request.body,
+        )
+    };
+    let blocked = send_ipv6(&outside);
+    assert_eq!(blocked.status, 403, "from ::1: {}", blocked.text);
+    let allowed = send_ipv6(&inside);
+    assert_eq!(allowed.status, 200, "from ::1: {}", allowed.text);
+
     let blocks = blocks_of(&admin, &outside);
-    assert_eq!(blocks.len(), 1, "{blocks:?}");
-    assert_eq!(blocks[0]["detail"]["axis"], "ip");
-    assert_eq!(blocks[0]["severity"], "high");
-    assert_eq!(blocks[0]["sourceIp"], "127.0.0.1");
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    for entry in &blocks {
+        assert_eq!(entry["detail"]["axis"], "ip", "{entry}");
+        assert_eq!(entry["severity"], "high", "{entry}");
+    }
+    let mut sources: Vec<&str> = blocks
+        .iter()
+        .map(|entry| entry["sourceIp"].as_str().expect("a source address"))
+        .collect();
+    sources.sort_unstable();
+    assert_eq!(sources, ["127.0.0.1", "::1"]);
     assert!(blocks_of(&admin, &inside).is_empty());
 }
 
@@ -410,6 +434,8 @@ fn expired_machine_is_swept_and_purged() {
         .collect();
     assert_eq!(ids, [bystander.id.as_str()]);
 
+    // TODO: check that the grant and the extension chain are gone too; the admin API has no
+    // route that lists grants, and a purged machine's chain is only visible through the 404.
     let purges = admin.audit("temp_machine_purge");
     assert_eq!(purges.len(), 1, "{purges:?}");
     let detail = purges[0]["detail"].to_string();

@@ -95,6 +95,11 @@ impl Server {
         self.dir.path().join("db.sqlite3")
     }
 
+    /// The base URL over IPv6 loopback, which `--listen localhost:PORT` also binds.
+    pub fn ipv6_base_url(&self) -> String {
+        format!("http://[::1]:{}", self.port)
+    }
+
     /// The URL clients are told to use, as written into identity files.
     pub fn public_url(&self) -> String {
         format!("http://localhost:{}", self.port)
@@ -246,11 +251,23 @@ impl Server {
         }
     }
 
-    /// Sends one request to this server and reads the answer.
+    /// Sends one request to this server over IPv4 and reads the response.
     pub fn send(&self, method: Method, path: &str, headers: HeaderMap, body: Vec<u8>) -> Reply {
+        self.send_to(&self.base_url(), method, path, headers, body)
+    }
+
+    /// Sends one request to `base`, such as `http://[::1]:PORT`, and reads the response.
+    pub fn send_to(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Reply {
         let response = self
             .http
-            .request(method, format!("{}{path}", self.base_url()))
+            .request(method, format!("{base}{path}"))
             .headers(headers)
             .body(body)
             .send()
