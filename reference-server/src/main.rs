@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The database of an administrative command: the flag, then `GUARDRAIL_DATABASE`, then the
+/// Resolves the database of an administrative command: the flag, then `GUARDRAIL_DATABASE`, then the
 /// default.
 fn database_url(arg: &DatabaseArg) -> Result<DatabaseUrl, MainError> {
     let text = arg

@@ -23,5 +23,10 @@ pub fn configure(config: &mut ServiceConfig, state: AppState, test_clock: bool) 
         .app_data(crate::error::payload_config())
         .configure(machine_api::configure)
         .configure(bootstrap::configure)
-        .configure(|config| admin::configure(config, test_clock));
+        .configure(|config| admin::configure(config, test_clock))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(crate::error::ApiError::NotFound(
+                "route not found".to_owned(),
+            ))
+        }));
 }

@@ -21,13 +21,13 @@ use crate::config::DatabaseUrl;
 use crate::owner_key::{self, OwnerKeyError};
 use crate::wire::VaultCreated;
 
-/// Longest vault name, in characters.
+/// Maximum vault name length, in characters.
 pub const MAX_VAULT_NAME_CHARS: usize = 200;
 
 /// A vault command that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultAdminError {
-    /// The vault name is empty, too long or holds a control character.
+    /// The vault name is empty, too long or contains a control character.
     #[error(
         "invalid vault name `{0}`: expected 1 to {MAX_VAULT_NAME_CHARS} characters without control characters"
     )]
@@ -49,7 +49,7 @@ pub enum VaultAdminError {
     Store(#[from] StoreError),
 }
 
-/// The machine limit of a plan when the operator gives none.
+/// Returns the machine limit of a plan when the operator sets none.
 pub fn default_machine_limit(plan: Plan) -> u32 {
     match plan {
         Plan::Free => 3,
@@ -58,7 +58,7 @@ pub fn default_machine_limit(plan: Plan) -> u32 {
     }
 }
 
-/// The URL [`guardrail_store::open_store`] takes for a configured database.
+/// Returns the URL that [`guardrail_store::open_store`] takes for a configured database.
 pub fn store_url(database: &DatabaseUrl) -> String {
     match database {
         DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),

@@ -41,7 +41,7 @@ async fn owner_key_is_required_and_scoped() {
     .await;
     assert_eq!(wrong.status, 401);
 
-    // Another owner's vault is answered like one that does not exist.
+    // Another owner's vault gets the same 404 as one that does not exist.
     let foreign = Owner {
         vault: other.vault.clone(),
         key: owner.key.clone(),
@@ -313,7 +313,7 @@ async fn registration_paths() {
             .starts_with("invalid `publicKey`")
     );
 
-    // The right token under another vault id is answered like an unknown token.
+    // The right token under another vault id gets the same 401 as an unknown token.
     let wrong_vault = send_from(
         &app,
         register_request(&other.vault, &token, &key),
@@ -530,7 +530,7 @@ async fn test_clock_moves_forward_only() {
             .starts_with("invalid `to` value")
     );
 
-    // Every admin response says the clock is a test clock.
+    // Every admin response carries the test clock header.
     let listed = send(&app, owner.request("GET", "/machines")).await;
     assert_eq!(listed.test_clock.as_deref(), Some("enabled"));
 

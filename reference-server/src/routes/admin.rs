@@ -65,7 +65,7 @@ pub fn configure(config: &mut ServiceConfig, test_clock: bool) {
     );
 }
 
-/// The owner key from `Authorization: Bearer ...`, if the header has that form.
+/// Extracts the owner key from `Authorization: Bearer ...`, if the header has that form.
 fn bearer_key(request: &HttpRequest) -> Option<String> {
     let value = request
         .headers()

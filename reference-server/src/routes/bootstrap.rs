@@ -261,7 +261,7 @@ fn client_address(state: &AppState, request: &HttpRequest) -> Option<IpAddr> {
     }
 }
 
-/// Answers 429 when the source is locked out after failed token attempts.
+/// Returns 429 when the source is locked out after failed token attempts.
 fn check_lockout(state: &AppState, source: Option<IpAddr>) -> Result<(), ApiError> {
     let now = transport_now();
     let counter = state

@@ -6,7 +6,7 @@
 //!
 //! # Reading rules
 //!
-//! A machine reads a secret when it holds a grant on it. Listing or exporting one project also
+//! A machine may read a secret when it has a grant on it. Listing or exporting one project also
 //! requires membership of that project. A secret of another vault does not exist for the
 //! machine (404).
 //!
@@ -53,8 +53,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .route("/v1/cli/secrets", web::get().to(cli_secrets));
 }
 
-/// Authenticates a signed request for `route` and, when it passes, answers 200 with the JSON
-/// that `work` returns.
+/// Authenticates a signed request for `route` and, when it passes, responds with 200 and the
+/// JSON that `work` returns.
 async fn serve<T, F>(
     state: &AppState,
     request: &HttpRequest,
@@ -83,7 +83,7 @@ async fn read_secret(
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let secret_id = path.into_inner().parse::<SecretId>().ok();
-    // A malformed id is authenticated like a list, then answered 404.
+    // A malformed id is authenticated like a list, then gets 404.
     let route = secret_id
         .clone()
         .map_or(MachineRoute::ListSecrets, MachineRoute::ReadSecret);
@@ -132,7 +132,7 @@ async fn list_project_secrets(
             .parse::<ProjectId>()
             .map_err(|error| ApiError::BadRequest(format!("invalid `projectId`: {error}")))
     });
-    // A malformed body is authenticated like a list, then answered 400.
+    // A malformed body is authenticated like a list, then gets 400.
     let route = project
         .as_ref()
         .map_or(MachineRoute::ListSecrets, |project| {
@@ -298,7 +298,7 @@ fn not_found() -> ApiError {
     ApiError::NotFound(NOT_FOUND.to_owned())
 }
 
-/// The secrets `machine` holds grants on, of one project or all, ordered by name.
+/// Returns the secrets `machine` has grants on, of one project or all, ordered by name.
 fn readable_secrets(
     state: &AppState,
     machine: &Machine,

@@ -201,7 +201,7 @@ where
     Machine { id, key }
 }
 
-/// The token inside an issuance response's Linux command.
+/// Extracts the token from an issuance response's Linux command.
 pub fn token_of(issued: &Value) -> String {
     let command = issued["commands"]["linux"].as_str().unwrap();
     let url = command.split('\'').nth(1).unwrap();
@@ -223,7 +223,7 @@ pub fn rand_seed() -> [u8; 32] {
     seed
 }
 
-/// A request signed by `machine` now, with a fresh nonce.
+/// Builds a request signed by `machine` now, with a fresh nonce.
 pub fn signed(machine: &Machine, method: &str, path: &str, body: &str) -> TestRequest {
     signed_at(
         machine,
@@ -271,7 +271,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// The sorted keys of a JSON object.
+/// Returns the sorted keys of a JSON object.
 pub fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
     keys.sort();

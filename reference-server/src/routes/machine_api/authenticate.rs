@@ -37,7 +37,7 @@ pub struct Authenticated {
     pub now: DateTime<Utc>,
 }
 
-/// What the evaluation needs from the HTTP request, read on the async side because
+/// The parts of the HTTP request that the evaluation needs, read on the async side because
 /// [`HttpRequest`] cannot move to a blocking thread.
 #[derive(Debug)]
 pub struct PendingRequest {
@@ -172,7 +172,7 @@ pub fn authenticate(
 }
 
 /// Persists the decision's audit events, increments its failure counter and counts it in the
-/// metrics. Failures here are logged: the request's answer is already decided.
+/// metrics. Failures here are logged, because the response is already decided.
 fn record_decision(
     state: &AppState,
     decision: &Decision,
@@ -232,7 +232,7 @@ pub fn record_failure(
     })
 }
 
-/// The client's answer to a denied decision.
+/// Builds the client's error for a denied decision.
 fn client_error(decision: &Decision) -> ApiError {
     let message = decision.client_message.unwrap_or_default().to_owned();
     match decision.status {
@@ -251,7 +251,7 @@ fn client_error(decision: &Decision) -> ApiError {
 }
 
 /// Step 9 over the store's grants and memberships. A store failure is kept and turned into 503
-/// by the caller, because the trait's answer cannot carry it.
+/// by the caller, because the trait's return type cannot carry it.
 struct StoreRoutes<'a> {
     store: &'a dyn Store,
     failure: RefCell<Option<StoreError>>,
