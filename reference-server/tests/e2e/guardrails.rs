@@ -434,8 +434,8 @@ fn expired_machine_is_swept_and_purged() {
         .collect();
     assert_eq!(ids, [bystander.id.as_str()]);
 
-    // TODO: check that the grant and the extension chain are gone too; the admin API has no
-    // route that lists grants, and a purged machine's chain is only visible through the 404.
+    // TODO: check that the grant and the extension chain are gone too. The admin API has no
+    // route that lists grants, so only the 404 shows the purge.
     let purges = admin.audit("temp_machine_purge");
     assert_eq!(purges.len(), 1, "{purges:?}");
     let detail = purges[0]["detail"].to_string();

@@ -26,13 +26,13 @@ use tempfile::TempDir;
 /// The binary Cargo built for these tests.
 pub const SERVER_BIN: &str = env!("CARGO_BIN_EXE_guardrail-server");
 
-/// How long a server may take to answer `/healthz` after it starts.
+/// Maximum time from a server's start until `/healthz` returns 200.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many times a start is retried when another process took the chosen port meanwhile.
 const START_ATTEMPTS: usize = 5;
 
-/// A path inside this crate, for committed test data and scripts.
+/// Returns a path inside this crate, for committed test data and scripts.
 pub fn crate_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -85,28 +85,28 @@ impl Server {
         server
     }
 
-    /// The database URL every subcommand of this server's folder uses.
+    /// Returns the database URL that this server and its subcommands use.
     pub fn database_url(&self) -> String {
         format!("sqlite://{}", self.database_path().display())
     }
 
-    /// The SQLite file.
+    /// Returns the path of the SQLite file.
     pub fn database_path(&self) -> PathBuf {
         self.dir.path().join("db.sqlite3")
     }
 
-    /// The base URL over IPv6 loopback, which `--listen localhost:PORT` also binds.
+    /// Returns the base URL over IPv6 loopback, which `--listen localhost:PORT` also binds.
     pub fn ipv6_base_url(&self) -> String {
         format!("http://[::1]:{}", self.port)
     }
 
-    /// The URL clients are told to use, as written into identity files.
+    /// Returns the public URL, which identity files carry as `apiUrl`.
     pub fn public_url(&self) -> String {
         format!("http://localhost:{}", self.port)
     }
 
-    /// The base URL the tests' own requests use. It names 127.0.0.1, so that the source address
-    /// the server sees is known.
+    /// Returns the base URL of the tests' own requests. It names 127.0.0.1, so that their source
+    /// address is known.
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -751,7 +751,7 @@ impl Bootstrapped {
         self.sikkerkey_home.join("vaults").join(vault_id)
     }
 
-    /// The script's standard output and error, for assertion messages.
+    /// Formats the script's status and output for assertion messages.
     pub fn describe(&self) -> String {
         format!(
             "status {}\nstdout:\n{}\nstderr:\n{}",

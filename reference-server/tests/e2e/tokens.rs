@@ -20,7 +20,7 @@ fn instant(value: &Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The listed state of one token.
+/// Returns the listed state of one token.
 fn token_state(admin: &Admin, token_id: &str) -> String {
     let listed = admin
         .vault(Method::GET, "/temp-tokens", None)
