@@ -189,7 +189,10 @@ mod tests {
 
     #[test]
     fn policy_now_has_whole_microseconds() {
-        for clock in [PolicyClock::System, PolicyClock::Test(Arc::new(TestClock::new()))] {
+        for clock in [
+            PolicyClock::System,
+            PolicyClock::Test(Arc::new(TestClock::new())),
+        ] {
             let now = clock.now();
             assert_eq!(now.timestamp_subsec_nanos() % 1_000, 0, "{now:?}");
         }
