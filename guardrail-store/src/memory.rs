@@ -788,9 +788,9 @@ impl AuditStore for MemoryStore {
             state.coalesce.insert(
                 key,
                 CoalesceState {
-                    entry_id: current.entry_id,
-                    count,
                     last_at: event.at,
+                    count,
+                    ..current
                 },
             );
             return Ok(CoalesceOutcome::Coalesced {
@@ -820,6 +820,7 @@ impl AuditStore for MemoryStore {
             CoalesceState {
                 entry_id,
                 count: 1,
+                first_at: event.at,
                 last_at: event.at,
             },
         );

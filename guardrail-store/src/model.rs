@@ -93,6 +93,8 @@ impl CoalesceKey {
 pub struct CoalesceState {
     pub entry_id: AuditId,
     pub count: u32,
+    /// When the first block the entry counts arrived: the instant of the entry itself.
+    pub first_at: DateTime<Utc>,
     /// When the latest repeat arrived.
     pub last_at: DateTime<Utc>,
 }

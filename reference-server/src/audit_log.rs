@@ -11,16 +11,14 @@
 //! # Coalescing
 //!
 //! The core's [`coalesce_block`] decides whether a block starts a new entry or counts on the
-//! last one, from that entry's first instant. The store keeps only the entry id and the instant
-//! of its latest repeat, so the entry's first instant is read back from the audit log.
+//! last one, from that entry's first instant, which the store's coalescing state keeps beside
+//! the entry id, the count and the instant of the latest repeat.
 
 use chrono::{DateTime, Utc};
 use guardrail_core::audit::{AuditAction, AuditEvent};
 use guardrail_core::ids::SecretId;
 use guardrail_core::lockout::{BlockKey, Coalesced, RecentBlock, coalesce_block};
-use guardrail_store::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, Store, StoreError,
-};
+use guardrail_store::{AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, StoreError};
 
 use crate::crypto::SecretCipher;
 use crate::state::AppState;
@@ -93,16 +91,11 @@ pub fn append_block(
         reason: block.reason.clone(),
     };
     let current = store.coalesce_state(&key)?;
-    let recent = match current {
-        Some(current) => {
-            first_instant(store, event, current.entry_id)?.map(|first_at| RecentBlock {
-                entry: current.entry_id,
-                first_at,
-                count: u64::from(current.count),
-            })
-        }
-        None => None,
-    };
+    let recent = current.map(|current| RecentBlock {
+        entry: current.entry_id,
+        first_at: current.first_at,
+        count: u64::from(current.count),
+    });
     // The store folds atomically into the entry whose latest repeat is at or after the given
     // instant: the latest repeat it reported folds, and the end of time never does.
     let decision = coalesce_block(recent.as_ref(), &state.settings.coalesce, now);
@@ -124,24 +117,6 @@ pub fn append_block(
         }
         CoalesceOutcome::Coalesced { count, .. } => Ok(count),
     }
-}
-
-/// Reads the instant of entry `id`, the first block it counts.
-fn first_instant(
-    store: &dyn Store,
-    event: &AuditEvent,
-    id: AuditId,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let query = AuditQuery {
-        action: Some(AuditAction::TempMachineBlocked),
-        before: Some(AuditId(id.0.saturating_add(1))),
-        ..AuditQuery::newest(event.vault_id.clone(), 1)
-    };
-    let found = store.query_audit(&query)?;
-    Ok(found
-        .first()
-        .filter(|record| record.id == id)
-        .map(|record| record.event.at))
 }
 
 /// Queues one delivery per subscription of the entry's vault that lists its action. Failures

@@ -953,9 +953,10 @@ impl<B: SqlBackend> AuditStore for SqlStore<B> {
             }
             let entry_id = insert_audit(tx, event)?;
             tx.execute(
-                "INSERT INTO audit_coalesce (key, audit_id, count, last_at) VALUES ($1, $2, 1, $3) \
+                "INSERT INTO audit_coalesce (key, audit_id, count, first_at, last_at) \
+                 VALUES ($1, $2, 1, $3, $3) \
                  ON CONFLICT (key) DO UPDATE SET audit_id = excluded.audit_id, count = 1, \
-                 last_at = excluded.last_at",
+                 first_at = excluded.first_at, last_at = excluded.last_at",
                 &params![key.as_str(), entry_id.0, event.at],
             )?;
             Ok(CoalesceOutcome::Appended(entry_id))
@@ -966,7 +967,7 @@ impl<B: SqlBackend> AuditStore for SqlStore<B> {
         let key = key.storage_key();
         self.backend.read(&mut |tx| {
             let Some(row) = tx.query_one(
-                "SELECT audit_id, count, last_at FROM audit_coalesce WHERE key = $1",
+                "SELECT audit_id, count, first_at, last_at FROM audit_coalesce WHERE key = $1",
                 &params![key.as_str()],
             )?
             else {
@@ -975,7 +976,8 @@ impl<B: SqlBackend> AuditStore for SqlStore<B> {
             Ok(Some(CoalesceState {
                 entry_id: AuditId(row.int(0)?),
                 count: codec::to_u32(row.int(1)?, "coalesce count")?,
-                last_at: row.instant(2)?,
+                first_at: row.instant(2)?,
+                last_at: row.instant(3)?,
             }))
         })
     }

@@ -721,6 +721,7 @@ pub fn blocked_events_coalesce(store: &dyn Store) {
     let state = store.coalesce_state(&key).unwrap().unwrap();
     assert_eq!(state.entry_id, entry_id);
     assert_eq!(state.count, 2);
+    assert_eq!(state.first_at, at(0));
     assert_eq!(state.last_at, at(1));
 
     let entries = store
@@ -749,6 +750,14 @@ pub fn blocked_events_coalesce(store: &dyn Store) {
         matches!(later, CoalesceOutcome::Appended(id) if id != entry_id),
         "{later:?}"
     );
+    let restarted = store.coalesce_state(&key).unwrap().unwrap();
+    assert_eq!(restarted.count, 1);
+    assert_eq!(
+        restarted.first_at,
+        at(20),
+        "a new entry restarts the first instant"
+    );
+    assert_eq!(restarted.last_at, at(20));
 
     assert_eq!(store.increment_audit_count(entry_id).unwrap(), 3);
     let missing = store.increment_audit_count(AuditId(999_999)).unwrap_err();
