@@ -37,7 +37,7 @@ use crate::model::{
     OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport, WebhookId,
     WebhookSubscription, lockout_storage_key,
 };
-use crate::sql::ops::purge_cutoff;
+use crate::sql::ops::{purge_cutoff, version_conflict};
 use crate::traits::{
     AuditStore, GuardStore, LeaseStore, MachineStore, SecretStore, StoreResult, TokenStore,
     VaultStore,
@@ -614,6 +614,7 @@ impl SecretStore for MemoryStore {
         &self,
         vault_id: &VaultId,
         secret_id: &SecretId,
+        expected_version: u64,
         ciphertext: &[u8],
         field_names: Option<&[String]>,
         now: DateTime<Utc>,
@@ -624,9 +625,25 @@ impl SecretStore for MemoryStore {
             .get_mut(secret_id)
             .filter(|secret| &secret.vault_id == vault_id)
             .ok_or_else(|| StoreError::not_found("secret", secret_id))?;
+        if secret.version != expected_version {
+            return Err(version_conflict(
+                secret_id,
+                secret.version,
+                expected_version,
+            ));
+        }
+        // The SQL backends store versions as signed 64-bit integers; stop at the same bound.
+        let next = expected_version
+            .checked_add(1)
+            .filter(|next| i64::try_from(*next).is_ok())
+            .ok_or_else(|| {
+                StoreError::conflict(format!(
+                    "secret `{secret_id}` cannot go past version `{expected_version}`"
+                ))
+            })?;
         secret.ciphertext = ciphertext.to_vec();
         secret.field_names = field_names.map(<[String]>::to_vec);
-        secret.version = secret.version.saturating_add(1);
+        secret.version = next;
         secret.updated_at = now;
         Ok(secret.clone())
     }

@@ -523,16 +523,25 @@ pub trait SecretStore {
     /// is not in the vault.
     fn create_secret(&self, secret: &SecretRecord) -> StoreResult<()>;
 
-    /// Replaces a secret's ciphertext (and field names) and raises its version by one,
-    /// atomically. Returns the secret as stored.
+    /// Replaces a secret's ciphertext (and field names) and stores it as version
+    /// `expected_version + 1`, but only if the stored version is still `expected_version`
+    /// (compare-and-set). The check and the write are one atomic step, so of concurrent updates
+    /// from one version exactly one succeeds, and every version number names one ciphertext.
+    /// Returns the secret as stored.
+    ///
+    /// The caller encrypts for `expected_version + 1` before calling, so that a ciphertext bound
+    /// to its version is written under that version or not at all.
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`] when the vault has no such secret.
+    /// [`StoreError::NotFound`] when the vault has no such secret; [`StoreError::Conflict`] when
+    /// its version is no longer `expected_version` (another update got in first), and then
+    /// nothing is written.
     fn update_secret(
         &self,
         vault_id: &VaultId,
         secret_id: &SecretId,
+        expected_version: u64,
         ciphertext: &[u8],
         field_names: Option<&[String]>,
         now: DateTime<Utc>,

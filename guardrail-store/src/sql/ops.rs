@@ -707,29 +707,46 @@ impl<B: SqlBackend> SecretStore for SqlStore<B> {
         &self,
         vault_id: &VaultId,
         secret_id: &SecretId,
+        expected_version: u64,
         ciphertext: &[u8],
         field_names: Option<&[String]>,
         now: DateTime<Utc>,
     ) -> StoreResult<SecretRecord> {
         let field_names = field_names.map(serde_json::to_string).transpose()?;
+        let (expected, next) = next_secret_version(secret_id, expected_version)?;
         self.backend.write(&mut |tx| {
-            let row = tx
+            // The version condition makes the check and the write one statement, so no lock is
+            // needed: of two updates from one version, the second matches no row.
+            let updated = tx.query_one(
+                &format!(
+                    "UPDATE secrets SET ciphertext = $1, field_names = $2, version = $3, \
+                     updated_at = $4 WHERE vault_id = $5 AND id = $6 AND version = $7 \
+                     RETURNING {SECRET_COLUMNS}"
+                ),
+                &params![
+                    ciphertext,
+                    field_names.clone(),
+                    next,
+                    now,
+                    vault_id.as_str(),
+                    secret_id.as_str(),
+                    expected
+                ],
+            )?;
+            if let Some(row) = updated {
+                return codec::secret(&row);
+            }
+            let current = tx
                 .query_one(
-                    &format!(
-                        "UPDATE secrets SET ciphertext = $1, field_names = $2, \
-                         version = version + 1, updated_at = $3 \
-                         WHERE vault_id = $4 AND id = $5 RETURNING {SECRET_COLUMNS}"
-                    ),
-                    &params![
-                        ciphertext,
-                        field_names.clone(),
-                        now,
-                        vault_id.as_str(),
-                        secret_id.as_str()
-                    ],
+                    "SELECT version FROM secrets WHERE vault_id = $1 AND id = $2",
+                    &params![vault_id.as_str(), secret_id.as_str()],
                 )?
                 .ok_or_else(|| StoreError::not_found("secret", secret_id))?;
-            codec::secret(&row)
+            Err(version_conflict(
+                secret_id,
+                current.int(0)?,
+                expected_version,
+            ))
         })
     }
 
@@ -872,6 +889,30 @@ impl<B: SqlBackend> SecretStore for SqlStore<B> {
             Ok(versions)
         })
     }
+}
+
+/// Converts an expected secret version and its successor to the signed integers SQL stores.
+fn next_secret_version(secret_id: &SecretId, expected: u64) -> StoreResult<(i64, i64)> {
+    i64::try_from(expected)
+        .ok()
+        .and_then(|expected| Some((expected, expected.checked_add(1)?)))
+        .ok_or_else(|| {
+            StoreError::conflict(format!(
+                "secret `{secret_id}` cannot go past version `{expected}`"
+            ))
+        })
+}
+
+/// The conflict of an update that expected another version than the stored one.
+pub(crate) fn version_conflict(
+    secret_id: &SecretId,
+    current: impl std::fmt::Display,
+    expected: u64,
+) -> StoreError {
+    StoreError::conflict(format!(
+        "secret `{secret_id}` is at version `{current}`, not the expected `{expected}`: \
+         read it again and retry"
+    ))
 }
 
 fn require_in_vault(

@@ -561,6 +561,7 @@ pub fn projects_secrets_and_grants(store: &dyn Store) {
         .update_secret(
             &vault.id,
             &secret.id,
+            1,
             &[9, 9],
             Some(&names),
             t0() + hours(1),
@@ -576,6 +577,27 @@ pub fn projects_secrets_and_grants(store: &dyn Store) {
         vec![updated.clone()]
     );
     assert_eq!(store.list_secrets(&vault.id, None).unwrap().len(), 1);
+
+    // An update that expected the old version is rejected and writes nothing.
+    let stale = store
+        .update_secret(&vault.id, &secret.id, 1, &[7], None, t0() + hours(2))
+        .unwrap_err();
+    assert!(matches!(stale, StoreError::Conflict(_)), "{stale}");
+    assert_eq!(
+        stale.to_string(),
+        format!(
+            "conflict: secret `{}` is at version `2`, not the expected `1`: read it again and retry",
+            secret.id
+        )
+    );
+    assert_eq!(store.get_secret(&secret.id).unwrap(), Some(updated.clone()));
+    let missing = store
+        .update_secret(&vault_id(9), &secret.id, 2, &[7], None, t0())
+        .unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        format!("secret `{}` not found", secret.id)
+    );
 
     assert_eq!(
         store.granted_secrets(&machine.id).unwrap(),
@@ -964,6 +986,40 @@ pub fn concurrent_redemption_has_one_winner(store: &dyn Store) {
         }
     }
     assert_eq!(store.count_machines(&vault.id).unwrap(), 1);
+}
+
+pub fn concurrent_secret_updates_have_one_winner(store: &dyn Store) {
+    let (vault, _, secret) = setup_dependents(store, 1);
+    let threads = 8;
+    let barrier = Barrier::new(threads);
+    let outcomes: Vec<Result<SecretRecord, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|index| {
+                let barrier = &barrier;
+                let vault = &vault;
+                let secret = &secret;
+                scope.spawn(move || {
+                    let byte = u8::try_from(index).unwrap();
+                    barrier.wait();
+                    store.update_secret(&vault.id, &secret.id, 1, &[byte], None, t0())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    let winners: Vec<&SecretRecord> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for outcome in &outcomes {
+        if let Err(error) = outcome {
+            assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+        }
+    }
+    let stored = store.get_secret(&secret.id).unwrap().unwrap();
+    assert_eq!(stored.version, 2, "one update, one new version");
+    assert_eq!(stored.ciphertext, winners[0].ciphertext);
 }
 
 pub fn concurrent_registration_respects_limit(store: &dyn Store) {
