@@ -36,9 +36,9 @@ pub use error::{Backend, Conflict, NotFound, StoreError, Unavailable};
 pub use memory::{MemoryLimits, MemoryStore};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
-    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SecretValueType,
-    SweepReport, WebhookId, WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, Audited, CoalesceKey, CoalesceOutcome, CoalesceState,
+    NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord,
+    SecretValueType, SweepReport, WebhookId, WebhookSubscription,
 };
 pub use postgres::{PostgresBackend, PostgresStore};
 pub use sql::SqlStore;

@@ -15,10 +15,10 @@
 //! the entry id, the count and the instant of the latest repeat.
 
 use chrono::{DateTime, Utc};
-use guardrail_core::audit::{AuditAction, AuditEvent};
+use guardrail_core::audit::AuditEvent;
 use guardrail_core::ids::SecretId;
 use guardrail_core::lockout::{BlockKey, Coalesced, RecentBlock, coalesce_block};
-use guardrail_store::{AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, StoreError};
+use guardrail_store::{AuditRecord, CoalesceKey, CoalesceOutcome, StoreError};
 
 use crate::crypto::SecretCipher;
 use crate::state::AppState;
@@ -188,42 +188,4 @@ fn open_webhook_secret(cipher: &SecretCipher, stored: &[u8]) -> Option<WebhookSe
 
 fn webhook_aad_id() -> SecretId {
     SecretId::from_random_bytes(&WEBHOOK_SECRET_AAD_BYTES)
-}
-
-/// Alerts the newest `action` entry of `vault_id`, after a store operation that wrote the
-/// entry inside its own transaction and did not return it. Nothing is read unless a
-/// subscription lists the action.
-///
-/// NOTE: two operations of the same action in one vault at the same moment may both alert the
-/// later entry, because the store does not return the id of the entry it wrote.
-pub fn alert_latest(
-    state: &AppState,
-    vault_id: &guardrail_core::ids::VaultId,
-    action: AuditAction,
-) {
-    if state.webhooks.is_none() {
-        return;
-    }
-    match state.store.webhooks_for(vault_id, action) {
-        Ok(subscriptions) if subscriptions.is_empty() => return,
-        Ok(_) => {}
-        Err(error) => {
-            tracing::warn!(%error, %vault_id, "cannot load webhook subscriptions, alert not sent");
-            return;
-        }
-    }
-    let query = AuditQuery {
-        action: Some(action),
-        ..AuditQuery::newest(vault_id.clone(), 1)
-    };
-    match state.store.query_audit(&query) {
-        Ok(records) => {
-            for record in &records {
-                alert(state, record);
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, %vault_id, "cannot read the entry to alert, alert not sent");
-        }
-    }
 }

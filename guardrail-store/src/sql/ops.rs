@@ -25,9 +25,9 @@ use super::{Dialect, Row, SqlBackend, SqlStore, Tx, Value, params};
 use crate::codec::{machine_state_str, plan_str, set_detail_count, token_state_str};
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
-    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport, WebhookId,
-    WebhookSubscription, lockout_storage_key,
+    AuditId, AuditQuery, AuditRecord, Audited, CoalesceKey, CoalesceOutcome, CoalesceState,
+    NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport,
+    WebhookId, WebhookSubscription, lockout_storage_key,
 };
 use crate::traits::{
     AuditStore, GuardStore, LeaseStore, MachineStore, SecretStore, StoreResult, TokenStore,
@@ -85,6 +85,15 @@ pub(crate) fn insert_audit(tx: &mut dyn Tx, event: &AuditEvent) -> StoreResult<A
 
 fn insert_audits(tx: &mut dyn Tx, events: &[AuditEvent]) -> StoreResult<Vec<AuditId>> {
     events.iter().map(|event| insert_audit(tx, event)).collect()
+}
+
+/// Appends an entry and returns it as stored.
+fn insert_audit_record(tx: &mut dyn Tx, event: &AuditEvent) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id: insert_audit(tx, event)?,
+        event: event.clone(),
+        count: 1,
+    })
 }
 
 fn lock_machine(
@@ -262,7 +271,7 @@ impl<B: SqlBackend> VaultStore for SqlStore<B> {
 }
 
 impl<B: SqlBackend> TokenStore for SqlStore<B> {
-    fn insert_token(&self, token: &BootstrapToken, audit: &AuditEvent) -> StoreResult<()> {
+    fn insert_token(&self, token: &BootstrapToken, audit: &AuditEvent) -> StoreResult<AuditRecord> {
         let values = codec::token_params(token)?;
         self.backend.write(&mut |tx| {
             tx.execute(
@@ -272,8 +281,7 @@ impl<B: SqlBackend> TokenStore for SqlStore<B> {
                 ),
                 &values,
             )?;
-            insert_audit(tx, audit)?;
-            Ok(())
+            insert_audit_record(tx, audit)
         })
     }
 
@@ -324,7 +332,7 @@ impl<B: SqlBackend> TokenStore for SqlStore<B> {
         token_id: &TokenId,
         revoked_by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<BootstrapToken> {
+    ) -> StoreResult<Audited<BootstrapToken>> {
         self.backend.write(&mut |tx| {
             let sql = format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE vault_id = $1 AND id = $2{}",
@@ -339,8 +347,10 @@ impl<B: SqlBackend> TokenStore for SqlStore<B> {
                 "UPDATE tokens SET state = $1 WHERE id = $2",
                 &params![token_state_str(revoked.state), token_id.as_str()],
             )?;
-            insert_audit(tx, &event)?;
-            Ok(revoked)
+            Ok(Audited {
+                audit: insert_audit_record(tx, &event)?,
+                value: revoked,
+            })
         })
     }
 }
@@ -350,7 +360,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         &self,
         hash: &TokenHash,
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.backend.write(&mut |tx| {
             // Lock order: token, then vault. Registration is the only operation that locks both,
             // so concurrent registrations cannot deadlock each other.
@@ -416,8 +426,10 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
                 ),
                 &codec::machine_params(&registration.machine)?,
             )?;
-            insert_audit(tx, &registration.event)?;
-            Ok(registration.machine.clone())
+            Ok(Audited {
+                audit: insert_audit_record(tx, &registration.event)?,
+                value: registration.machine.clone(),
+            })
         })
     }
 
@@ -476,7 +488,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine) -> StoreResult<(Machine, AuditEvent)>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.backend.write(&mut |tx| {
             let machine = lock_machine(tx, vault_id, machine_id)?;
             let (changed, event) = decide(machine)?;
@@ -488,8 +500,10 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
                     machine_id.to_string()
                 ],
             )?;
-            insert_audit(tx, &event)?;
-            Ok(changed)
+            Ok(Audited {
+                audit: insert_audit_record(tx, &event)?,
+                value: changed,
+            })
         })
     }
 
@@ -498,13 +512,15 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine) -> StoreResult<AuditEvent>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.backend.write(&mut |tx| {
             let machine = lock_machine(tx, vault_id, machine_id)?;
             let event = decide(machine.clone())?;
             delete_machine_row(tx, machine_id)?;
-            insert_audit(tx, &event)?;
-            Ok(machine)
+            Ok(Audited {
+                audit: insert_audit_record(tx, &event)?,
+                value: machine,
+            })
         })
     }
 
@@ -518,7 +534,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine, ExtensionChain) -> StoreResult<ChainUpdate>,
-    ) -> StoreResult<(Machine, ExtensionChain)> {
+    ) -> StoreResult<Audited<(Machine, ExtensionChain)>> {
         self.backend.write(&mut |tx| {
             // The machine row lock also guards its chain: every chain write locks it first.
             let machine = lock_machine(tx, vault_id, machine_id)?;
@@ -529,8 +545,10 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
                 &params![update.machine.expires_at, machine_id.to_string()],
             )?;
             write_chain(tx, machine_id, update.chain.extensions())?;
-            insert_audit(tx, &update.event)?;
-            Ok((update.machine, update.chain))
+            Ok(Audited {
+                audit: insert_audit_record(tx, &update.event)?,
+                value: (update.machine, update.chain),
+            })
         })
     }
 
@@ -585,7 +603,9 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
             for machine_id in &plan.purge {
                 report.purged += delete_machine_row(tx, machine_id)?;
             }
-            report.audit_entries = insert_audits(tx, &plan.events)?.len() as u64;
+            for event in &plan.events {
+                report.audit.push(insert_audit_record(tx, event)?);
+            }
             Ok(report)
         })
     }
