@@ -9,6 +9,10 @@
 //! The sweeper runs every interval (at most 60 seconds) and also right after the test clock
 //! moved, so that end-to-end tests see expiry and purge without waiting.
 //!
+//! Every run that holds the lease also deletes expired nonces, lockout counters and coalescing
+//! state with the store's `purge_expired`, even when the machine sweep failed. The SQL
+//! backends bound those tables only this way, so a failing sweep must not let them grow.
+//!
 //! The `temp_machine_expired` and `temp_machine_purge` entries a run writes are alerted to
 //! their subscribers like the entries of any other action.
 
@@ -43,8 +47,8 @@ pub struct RunReport {
 ///
 /// # Errors
 ///
-/// The store's error. The entries of the batches committed before a failure are still
-/// alerted.
+/// The store's error. When the machine sweep fails, the purge still runs, and the entries of
+/// the batches committed before the failure are still alerted.
 pub fn run_once(
     state: &AppState,
     holder: &str,
@@ -56,12 +60,16 @@ pub fn run_once(
     }
     let now = state.clock.now();
     let mut sweep = SweepReport::default();
-    sweep_batches(state, now, &mut sweep)?;
+    let swept = sweep_batches(state, now, &mut sweep);
     // Coalescing state is stamped with the policy clock, replay and lockout state with the
     // transport clock.
     let coalesce_period = TimeDelta::seconds(i64::from(state.settings.coalesce.period_seconds()));
-    let purged = store.purge_expired(transport_now(), now - coalesce_period)?;
-    Ok(Some(RunReport { sweep, purged }))
+    let purged = store.purge_expired(transport_now(), now - coalesce_period);
+    swept?;
+    Ok(Some(RunReport {
+        sweep,
+        purged: purged?,
+    }))
 }
 
 /// Sweeps up to [`MAX_BATCHES_PER_RUN`] batches into `report` and alerts each batch's entries
@@ -141,16 +149,16 @@ mod tests {
     use std::sync::Arc;
 
     use chrono::{DateTime, Utc};
-    use guardrail_core::audit::AuditAction;
+    use guardrail_core::audit::{Actor, AuditAction, AuditEvent, Target};
     use guardrail_core::guardrail::{Guardrails, StaticCountryResolver};
     use guardrail_core::ids::MachineId;
     use guardrail_core::lifetime::Lifetime;
-    use guardrail_core::lockout::{CoalescePolicy, LockoutPolicy};
+    use guardrail_core::lockout::{CoalescePolicy, FailureCounter, LockoutKey, LockoutPolicy};
     use guardrail_core::machine::MachinePublicKey;
     use guardrail_core::plan::Plan;
-    use guardrail_core::request::MaxSkew;
+    use guardrail_core::request::{MaxSkew, NonceOutcome};
     use guardrail_core::token::{TokenRandomness, TokenRequest, issue_token};
-    use guardrail_store::{MemoryLimits, MemoryStore, NewWebhook, Store};
+    use guardrail_store::{CoalesceKey, MemoryLimits, MemoryStore, NewWebhook, Store};
     use tokio::sync::Notify;
 
     use super::*;
@@ -227,6 +235,71 @@ mod tests {
             .unwrap()
             .value;
         (vault.id, machine.id)
+    }
+
+    #[test]
+    fn run_purges_expired_guard_state() {
+        let state = state(None);
+        let store = state.store.as_ref();
+        let machine = MachineId::from_random_bytes([1; 16]);
+        let past = transport_now() - TimeDelta::minutes(5);
+        let future = transport_now() + TimeDelta::minutes(5);
+
+        store.insert_if_absent(machine, "old", past, past).unwrap();
+        store
+            .insert_if_absent(machine, "live", future, past)
+            .unwrap();
+        let key = LockoutKey::Source(Some([192, 0, 2, 1].into()));
+        let counter = |_: Option<FailureCounter>| FailureCounter {
+            failures: 1,
+            first_failure_at: Some(past),
+            locked_until: None,
+        };
+        store.record_failure(&key, past, past, &counter).unwrap();
+        let coalesce_key = CoalesceKey {
+            machine_id: machine,
+            source_ip: None,
+            axis: "ip".to_owned(),
+            reason: "not allowed".to_owned(),
+        };
+        let stale_block = AuditEvent::new(
+            state.clock.now() - TimeDelta::hours(2),
+            guardrail_core::ids::VaultId::from_random_bytes(&[1; 12]),
+            Actor::Machine(machine),
+            AuditAction::TempMachineBlocked,
+            Target::Machine(machine),
+            serde_json::json!({ "axis": "ip", "reason": "not allowed", "count": 1 }),
+        );
+        store
+            .append_coalesced(&stale_block, &coalesce_key, DateTime::<Utc>::MAX_UTC)
+            .unwrap();
+
+        // Another replica holds the lease: this run neither sweeps nor purges.
+        assert!(
+            store
+                .try_acquire_lease(LEASE_NAME, "other", transport_now(), TTL)
+                .unwrap()
+        );
+        assert_eq!(run_once(&state, "this", TTL).unwrap(), None);
+        assert!(store.coalesce_state(&coalesce_key).unwrap().is_some());
+        store.release_lease(LEASE_NAME, "other").unwrap();
+
+        let report = run_once(&state, "this", TTL).unwrap().unwrap();
+        assert_eq!(report.purged.nonces, 1);
+        assert_eq!(report.purged.lockouts, 1);
+        assert_eq!(report.purged.coalesce_entries, 1);
+        assert_eq!(store.coalesce_state(&coalesce_key).unwrap(), None);
+        assert_eq!(
+            store
+                .insert_if_absent(machine, "live", future, transport_now())
+                .unwrap(),
+            NonceOutcome::Replayed,
+            "an unexpired nonce stays"
+        );
+
+        // The next run has nothing left to purge.
+        let again = run_once(&state, "this", TTL).unwrap().unwrap();
+        assert_eq!(again, RunReport::default());
     }
 
     #[actix_web::test]
