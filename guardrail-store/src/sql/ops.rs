@@ -1184,8 +1184,8 @@ impl<B: SqlBackend> GuardStore for SqlStore<B> {
         now: DateTime<Utc>,
         coalesce_before: DateTime<Utc>,
     ) -> StoreResult<PurgeCounts> {
-        // NOTE: the SQL lockout and coalescing tables have no row cap; they stay small only if
-        // the server calls this periodically.
+        // NOTE: the SQL lockout and coalescing tables have no row cap; they stay small only
+        // because the reference server's sweeper calls this on every run.
         self.backend.write(&mut |tx| {
             Ok(PurgeCounts {
                 nonces: tx.execute("DELETE FROM nonces WHERE keep_until <= $1", &params![now])?,
