@@ -184,6 +184,7 @@ async fn update(
                 value.field_names.as_deref(),
                 state.clock.now(),
             )
+            // TODO: no API test provokes this lost race; only the store's conformance suite does.
             .map_err(|error| {
                 if matches!(error, StoreError::Conflict(_)) {
                     tracing::info!(secret_id = %id, %error, "secret update lost a race");
