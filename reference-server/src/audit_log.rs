@@ -11,16 +11,14 @@
 //! # Coalescing
 //!
 //! The core's [`coalesce_block`] decides whether a block starts a new entry or counts on the
-//! last one, from that entry's first instant. The store keeps only the entry id and the instant
-//! of its latest repeat, so the entry's first instant is read back from the audit log.
+//! last one, from that entry's first instant, which the store's coalescing state keeps beside
+//! the entry id, the count and the instant of the latest repeat.
 
 use chrono::{DateTime, Utc};
-use guardrail_core::audit::{AuditAction, AuditEvent};
+use guardrail_core::audit::AuditEvent;
 use guardrail_core::ids::SecretId;
 use guardrail_core::lockout::{BlockKey, Coalesced, RecentBlock, coalesce_block};
-use guardrail_store::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, Store, StoreError,
-};
+use guardrail_store::{AuditRecord, CoalesceKey, CoalesceOutcome, StoreError};
 
 use crate::crypto::SecretCipher;
 use crate::state::AppState;
@@ -93,16 +91,11 @@ pub fn append_block(
         reason: block.reason.clone(),
     };
     let current = store.coalesce_state(&key)?;
-    let recent = match current {
-        Some(current) => {
-            first_instant(store, event, current.entry_id)?.map(|first_at| RecentBlock {
-                entry: current.entry_id,
-                first_at,
-                count: u64::from(current.count),
-            })
-        }
-        None => None,
-    };
+    let recent = current.map(|current| RecentBlock {
+        entry: current.entry_id,
+        first_at: current.first_at,
+        count: u64::from(current.count),
+    });
     // The store folds atomically into the entry whose latest repeat is at or after the given
     // instant: the latest repeat it reported folds, and the end of time never does.
     let decision = coalesce_block(recent.as_ref(), &state.settings.coalesce, now);
@@ -124,24 +117,6 @@ pub fn append_block(
         }
         CoalesceOutcome::Coalesced { count, .. } => Ok(count),
     }
-}
-
-/// Reads the instant of entry `id`, the first block it counts.
-fn first_instant(
-    store: &dyn Store,
-    event: &AuditEvent,
-    id: AuditId,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let query = AuditQuery {
-        action: Some(AuditAction::TempMachineBlocked),
-        before: Some(AuditId(id.0.saturating_add(1))),
-        ..AuditQuery::newest(event.vault_id.clone(), 1)
-    };
-    let found = store.query_audit(&query)?;
-    Ok(found
-        .first()
-        .filter(|record| record.id == id)
-        .map(|record| record.event.at))
 }
 
 /// Queues one delivery per subscription of the entry's vault that lists its action. Failures
@@ -213,42 +188,4 @@ fn open_webhook_secret(cipher: &SecretCipher, stored: &[u8]) -> Option<WebhookSe
 
 fn webhook_aad_id() -> SecretId {
     SecretId::from_random_bytes(&WEBHOOK_SECRET_AAD_BYTES)
-}
-
-/// Alerts the newest `action` entry of `vault_id`, after a store operation that wrote the
-/// entry inside its own transaction and did not return it. Nothing is read unless a
-/// subscription lists the action.
-///
-/// NOTE: two operations of the same action in one vault at the same moment may both alert the
-/// later entry, because the store does not return the id of the entry it wrote.
-pub fn alert_latest(
-    state: &AppState,
-    vault_id: &guardrail_core::ids::VaultId,
-    action: AuditAction,
-) {
-    if state.webhooks.is_none() {
-        return;
-    }
-    match state.store.webhooks_for(vault_id, action) {
-        Ok(subscriptions) if subscriptions.is_empty() => return,
-        Ok(_) => {}
-        Err(error) => {
-            tracing::warn!(%error, %vault_id, "cannot load webhook subscriptions, alert not sent");
-            return;
-        }
-    }
-    let query = AuditQuery {
-        action: Some(action),
-        ..AuditQuery::newest(vault_id.clone(), 1)
-    };
-    match state.store.query_audit(&query) {
-        Ok(records) => {
-            for record in &records {
-                alert(state, record);
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, %vault_id, "cannot read the entry to alert, alert not sent");
-        }
-    }
 }

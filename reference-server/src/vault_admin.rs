@@ -58,12 +58,14 @@ pub fn default_machine_limit(plan: Plan) -> u32 {
     }
 }
 
-/// Returns the URL that [`guardrail_store::open_store`] takes for a configured database.
+/// Returns the URL that [`guardrail_store::open_store`] takes for a configured database: the
+/// configured URL itself, password included, since the store accepts every spelling the
+/// configuration does.
 pub fn store_url(database: &DatabaseUrl) -> String {
     match database {
         DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
         DatabaseUrl::Postgres(url) => url.clone(),
-        DatabaseUrl::Memory => "memory:".to_owned(),
+        DatabaseUrl::Memory => "memory://".to_owned(),
     }
 }
 
@@ -166,4 +168,32 @@ pub fn set_plan(
     let limit = limit_for(plan, machine_limit)?;
     store.set_plan(&vault.id, plan, limit)?;
     Ok(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn store_url_of_each_database_opens_or_names_it() {
+        let memory: DatabaseUrl = "memory://".parse().unwrap();
+        assert_eq!(store_url(&memory), "memory://");
+        let store = guardrail_store::open_store(&store_url(&memory)).unwrap();
+        assert!(
+            store
+                .list_vaults(&OwnerId::from_random_bytes(&[1; 12]))
+                .unwrap()
+                .is_empty()
+        );
+
+        let sqlite: DatabaseUrl = "sqlite:///var/lib/g.db".parse().unwrap();
+        assert_eq!(store_url(&sqlite), "sqlite:///var/lib/g.db");
+        let postgres: DatabaseUrl = "postgres://guard:pw@db.internal/guardrail".parse().unwrap();
+        assert_eq!(
+            store_url(&postgres),
+            "postgres://guard:pw@db.internal/guardrail"
+        );
+    }
 }

@@ -19,7 +19,6 @@ use actix_web::http::header;
 use actix_web::web::{self, Bytes, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use guardrail_core::audit::AuditAction;
 use guardrail_core::ids::VaultId;
 use guardrail_core::lockout::{LockStatus, LockoutKey, check_before_evaluation};
 use guardrail_core::machine::{
@@ -189,7 +188,10 @@ async fn register(
             });
 
             let machine = match registered {
-                Ok(machine) => machine,
+                Ok(registered) => {
+                    audit_log::alert(state, &registered.audit);
+                    registered.value
+                }
                 Err(StoreError::NotFound(missing)) if missing.kind() == "token" => {
                     return Err(token_failure(state, source, RejectionReason::Unknown));
                 }
@@ -208,7 +210,6 @@ async fn register(
                     return Err(store_error(error));
                 }
             };
-            audit_log::alert_latest(state, &machine.vault_id, AuditAction::TempMachineCreate);
             tracing::info!(machine_id = %machine.id, vault_id = %machine.vault_id, "temporary machine registered, pending approval");
             Ok(RegisterResponse {
                 machine_id: machine.id,

@@ -8,7 +8,7 @@ use guardrail_core::extension::{ExtendError, ExtendRequest, ExtensionChain, Reve
 use guardrail_core::ids::MachineId;
 use guardrail_core::machine::{Machine, MachineState};
 use guardrail_core::plan::{Owner, Vault};
-use guardrail_store::StoreError;
+use guardrail_store::{Audited, StoreError};
 
 use super::{guardrails_body, parse_guardrails, shown, with_vault};
 use crate::audit_log;
@@ -141,8 +141,13 @@ async fn show(
 }
 
 /// A lifecycle change through one of the store's provided methods.
-type Transition =
-    fn(&AppState, &Vault, &MachineId, &Owner, DateTime<Utc>) -> Result<Machine, StoreError>;
+type Transition = fn(
+    &AppState,
+    &Vault,
+    &MachineId,
+    &Owner,
+    DateTime<Utc>,
+) -> Result<Audited<Machine>, StoreError>;
 
 async fn transition(
     state: web::Data<AppState>,
@@ -156,11 +161,11 @@ async fn transition(
         let id = machine_id(&machine)?;
         let now = state.clock.now();
         let changed = change(state, vault, &id, owner, now).map_err(store_error)?;
-        audit_log::alert_latest(state, &vault.id, action);
+        audit_log::alert(state, &changed.audit);
         tracing::info!(machine_id = %id, action = action.as_str(), "machine changed by its owner");
         match action {
             AuditAction::MachineDeny | AuditAction::MachineRevoke => Ok(None),
-            _ => view_of(state, &changed).map(Some),
+            _ => view_of(state, &changed.value).map(Some),
         }
     })
     .await
@@ -249,7 +254,7 @@ async fn extend(
             applied_by: owner.id.clone(),
         };
         let now = state.clock.now();
-        let (machine, chain) = state
+        let extended = state
             .store
             .extend_machine(&vault.id, &id, &request, now)
             .map_err(|error| match error.domain_error::<ExtendError>() {
@@ -261,7 +266,8 @@ async fn extend(
                 }
                 _ => store_error(error),
             })?;
-        audit_log::alert_latest(state, &vault.id, AuditAction::TempMachineExtend);
+        audit_log::alert(state, &extended.audit);
+        let (machine, chain) = extended.value;
         Ok(machine_view(&machine, &chain, now))
     })
     .await?;
@@ -277,14 +283,15 @@ async fn revert(
     let view = with_vault(&state, &request, vault, move |state, owner, vault| {
         let id = machine_id(&machine)?;
         let now = state.clock.now();
-        let (machine, chain) = state
+        let reverted = state
             .store
             .revert_extension(&vault.id, &id, &owner.id, now)
             .map_err(|error| match error.domain_error::<RevertError>() {
                 Some(refused) => ApiError::Conflict(refused.to_string()),
                 None => store_error(error),
             })?;
-        audit_log::alert_latest(state, &vault.id, AuditAction::TempMachineExtendRevert);
+        audit_log::alert(state, &reverted.audit);
+        let (machine, chain) = reverted.value;
         Ok(machine_view(&machine, &chain, now))
     })
     .await?;
@@ -303,12 +310,12 @@ async fn set_guardrails(
         let body: GuardrailsBody = parse_json(&body)?;
         let guardrails = parse_guardrails(&body, "")?;
         let now = state.clock.now();
-        let machine = state
+        let updated = state
             .store
             .set_guardrails(&vault.id, &id, &guardrails, &owner.id, now)
             .map_err(store_error)?;
-        audit_log::alert_latest(state, &vault.id, AuditAction::TempMachineGuardrailsUpdate);
-        view_of(state, &machine)
+        audit_log::alert(state, &updated.audit);
+        view_of(state, &updated.value)
     })
     .await?;
     Ok(HttpResponse::Ok().json(view))

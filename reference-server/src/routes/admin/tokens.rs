@@ -3,7 +3,6 @@
 use actix_web::web::{self, Bytes, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use guardrail_core::audit::AuditAction;
 use guardrail_core::guardrail::Guardrails;
 use guardrail_core::ids::TokenId;
 use guardrail_core::lifetime::Lifetime;
@@ -73,11 +72,11 @@ async fn issue(
             tracing::error!(%error, "cannot build bootstrap commands");
             ApiError::Internal
         })?;
-        state
+        let audit = state
             .store
             .insert_token(&issued.token, &issued.event)
             .map_err(store_error)?;
-        audit_log::alert_latest(state, &vault.id, AuditAction::TempMachineTokenCreate);
+        audit_log::alert(state, &audit);
         tracing::info!(token_id = %issued.token.id, vault_id = %vault.id, "bootstrap token issued");
         Ok(IssueTokenResponse {
             token_id: issued.token.id.clone(),
@@ -146,8 +145,8 @@ async fn revoke(
                 Some(refused) => ApiError::Conflict(refused.to_string()),
                 None => store_error(error),
             })?;
-        audit_log::alert_latest(state, &vault.id, AuditAction::TempMachineTokenRevoke);
-        Ok(token_view(&revoked, now))
+        audit_log::alert(state, &revoked.audit);
+        Ok(token_view(&revoked.value, now))
     })
     .await?;
     Ok(HttpResponse::Ok().json(view))
