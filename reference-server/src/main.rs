@@ -126,7 +126,8 @@ fn vault(command: VaultCommand) -> Result<(), MainError> {
             machine_limit,
             database,
         } => {
-            let store = open(&database_url(&database)?)?;
+            let url = database_url(&database)?;
+            let store = open(&url)?;
             let created = vault_admin::create_vault(
                 store.as_ref(),
                 &name,
@@ -137,6 +138,9 @@ fn vault(command: VaultCommand) -> Result<(), MainError> {
             let text = serde_json::to_string(&created)
                 .map_err(|error| MainError::Startup(error.to_string()))?;
             println!("{text}");
+            // The command writes to the database directly, so say which one: a server started
+            // with another `--database` will not know this vault.
+            eprintln!("vault created in `{url}`");
         }
         VaultCommand::Suspend { vault_id, database } => {
             let store = open(&database_url(&database)?)?;
@@ -269,7 +273,9 @@ async fn serve(args: ServeArgs) -> Result<(), MainError> {
                 .map_err(|error| error.to_string())
         })
     };
-    let _sweeper = sweeper::spawn(state.clone(), config.sweep_interval);
+    let sweeper_holder = sweeper::holder_id();
+    let sweeper_task = sweeper::spawn(state.clone(), sweeper_holder.clone(), config.sweep_interval);
+    let shutdown_state = state.clone();
 
     let metrics = web::Data::new(metrics);
     let test_clock = config.test_clock;
@@ -292,7 +298,13 @@ async fn serve(args: ServeArgs) -> Result<(), MainError> {
     for addr in server.addrs() {
         tracing::info!(%addr, public_url = %config.public_url, database = %config.database, "listening");
     }
-    server.run().await.map_err(MainError::Server)?;
+    let served = server.run().await;
+    sweeper_task.abort();
+    let released = web::block(move || sweeper::release(&shutdown_state, &sweeper_holder)).await;
+    if let Ok(Err(error)) = released {
+        tracing::warn!(%error, "could not release the sweeper lease; the next server waits for it to lapse");
+    }
+    served.map_err(MainError::Server)?;
     tracing::info!("stopped");
     Ok(())
 }

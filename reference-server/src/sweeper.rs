@@ -95,13 +95,20 @@ fn sweep_batches(
     Ok(())
 }
 
-/// Starts the sweeper on the current actix runtime: a run every `interval`, and one whenever
-/// [`AppState::sweep_now`] is notified.
-pub fn spawn(state: AppState, interval: Duration) -> actix_web::rt::task::JoinHandle<()> {
-    let holder = holder_id();
+/// Starts the sweeper on the current actix runtime as `holder` (see [`holder_id`]): a run every
+/// `interval`, and one whenever [`AppState::sweep_now`] is notified.
+pub fn spawn(
+    state: AppState,
+    holder: String,
+    interval: Duration,
+) -> actix_web::rt::task::JoinHandle<()> {
     let lease_ttl = interval.saturating_mul(3);
     actix_web::rt::spawn(async move {
         tracing::info!(interval_seconds = interval.as_secs(), %holder, "sweeper started");
+        // Waiting for another holder's lease is normal between replicas, but a single server
+        // that waits is worth one line at startup: a process that was killed holds the lease
+        // until it lapses.
+        let mut reported_wait = false;
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -126,6 +133,13 @@ pub fn spawn(state: AppState, interval: Duration) -> actix_web::rt::task::JoinHa
                     "sweep finished"
                 ),
                 Ok(Some(_)) => tracing::debug!("sweep found nothing to do"),
+                Ok(None) if !reported_wait => {
+                    reported_wait = true;
+                    tracing::info!(
+                        lease_seconds = lease_ttl.as_secs(),
+                        "another process holds the sweeper lease; this server sweeps once it lapses"
+                    );
+                }
                 Ok(None) => tracing::debug!("another replica holds the sweeper lease"),
                 Err(error) => tracing::warn!(%error, "sweep failed, retrying at the next interval"),
             }
@@ -133,8 +147,18 @@ pub fn spawn(state: AppState, interval: Duration) -> actix_web::rt::task::JoinHa
     })
 }
 
+/// Releases this process's claim on the lease at shutdown, so that the next server sweeps at
+/// once instead of waiting for the lease to lapse.
+///
+/// # Errors
+///
+/// The store's error when it cannot be reached.
+pub fn release(state: &AppState, holder: &str) -> Result<(), guardrail_store::StoreError> {
+    state.store.release_lease(LEASE_NAME, holder)
+}
+
 /// A random id for this process's claim on the lease.
-fn holder_id() -> String {
+pub fn holder_id() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         return format!("pid-{}", std::process::id());

@@ -30,7 +30,8 @@ async fn owner_key_is_required_and_scoped() {
     )
     .await;
     assert_eq!(missing.status, 401);
-    assert_eq!(missing.body, json!({"error": "authentication failed"}));
+    let owner_key_message = "missing or invalid owner key: send `Authorization: Bearer <owner key>` with the key `guardrail-server vault create` printed";
+    assert_eq!(missing.body, json!({ "error": owner_key_message }));
 
     let wrong = send(
         &app,
@@ -40,6 +41,7 @@ async fn owner_key_is_required_and_scoped() {
     )
     .await;
     assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.body, json!({ "error": owner_key_message }));
 
     // Another owner's vault gets the same 404 as one that does not exist.
     let foreign = Owner {

@@ -83,12 +83,12 @@ fn bearer_key(request: &HttpRequest) -> Option<String> {
 ///
 /// 401 for a missing or unknown key, 403 for a suspended owner.
 pub fn authenticate_owner(state: &AppState, key: Option<&str>) -> Result<Owner, ApiError> {
-    let key = key.ok_or(ApiError::Unauthenticated)?;
+    let key = key.ok_or(ApiError::OwnerKeyRejected)?;
     let owner = state
         .store
         .owner_by_key_hash(&owner_key::hash(key))
         .map_err(store_error)?
-        .ok_or(ApiError::Unauthenticated)?;
+        .ok_or(ApiError::OwnerKeyRejected)?;
     if !owner.active {
         return Err(ApiError::Forbidden(format!(
             "owner account `{}` is suspended: ask the server operator to run `guardrail-server vault resume`",
