@@ -36,9 +36,9 @@ pub use error::{Backend, Conflict, NotFound, StoreError, Unavailable};
 pub use memory::{MemoryLimits, MemoryStore};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
-    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SecretValueType,
-    SweepReport, WebhookId, WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, Audited, CoalesceKey, CoalesceOutcome, CoalesceState,
+    NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord,
+    SecretValueType, SweepReport, WebhookId, WebhookSubscription,
 };
 pub use postgres::{PostgresBackend, PostgresStore};
 pub use sql::SqlStore;
@@ -53,14 +53,15 @@ pub use traits::{
 /// - `sqlite://PATH` opens (or creates) a SQLite file; `sqlite::memory:` a private in-memory
 ///   SQLite database;
 /// - `postgres://...` or `postgresql://...` connects to PostgreSQL;
-/// - `memory:` returns a [`MemoryStore`] with default limits.
+/// - `memory:` or `memory://` (the spelling the server's configuration uses) returns a
+///   [`MemoryStore`] with default limits.
 ///
 /// # Errors
 ///
 /// [`StoreError::Backend`] for an unknown scheme or a failed migration;
 /// [`StoreError::Unavailable`] when the database cannot be reached.
 pub fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url == "memory:" {
+    if is_memory_url(url) {
         return Ok(Arc::new(MemoryStore::new(MemoryLimits::default())));
     }
     if url == "sqlite::memory:" {
@@ -84,6 +85,11 @@ pub fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     )))
 }
 
+/// Returns whether `url` names the memory backend: `memory:` or `memory://`.
+fn is_memory_url(url: &str) -> bool {
+    url == "memory:" || url == "memory://"
+}
+
 /// Brings the database at `url` to the current schema and returns the version reached. The
 /// server's `migrate` command calls it; opening a store does the same.
 ///
@@ -91,7 +97,7 @@ pub fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 ///
 /// As [`open_store`].
 pub fn migrate(url: &str) -> Result<i64, StoreError> {
-    if url == "memory:" || url == "sqlite::memory:" {
+    if is_memory_url(url) || url == "sqlite::memory:" {
         return Ok(SCHEMA_VERSION);
     }
     if let Some(path) = url.strip_prefix("sqlite://") {

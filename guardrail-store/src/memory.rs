@@ -33,11 +33,11 @@ use guardrail_core::token::{
 use crate::codec::{set_detail_count, token_state_str};
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
-    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport, WebhookId,
-    WebhookSubscription, lockout_storage_key,
+    AuditId, AuditQuery, AuditRecord, Audited, CoalesceKey, CoalesceOutcome, CoalesceState,
+    NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport,
+    WebhookId, WebhookSubscription, lockout_storage_key,
 };
-use crate::sql::ops::purge_cutoff;
+use crate::sql::ops::{purge_cutoff, version_conflict};
 use crate::traits::{
     AuditStore, GuardStore, LeaseStore, MachineStore, SecretStore, StoreResult, TokenStore,
     VaultStore,
@@ -117,16 +117,20 @@ impl State {
     fn append(&mut self, events: &[AuditEvent]) -> Vec<AuditId> {
         events
             .iter()
-            .map(|event| {
-                let id = AuditId(self.audit.len() as i64 + 1);
-                self.audit.push(AuditRecord {
-                    id,
-                    event: event.clone(),
-                    count: 1,
-                });
-                id
-            })
+            .map(|event| self.append_record(event).id)
             .collect()
+    }
+
+    /// Appends one entry and returns it as stored.
+    fn append_record(&mut self, event: &AuditEvent) -> AuditRecord {
+        let id = AuditId(self.audit.len() as i64 + 1);
+        let record = AuditRecord {
+            id,
+            event: event.clone(),
+            count: 1,
+        };
+        self.audit.push(record.clone());
+        record
     }
 
     fn machine_in(&self, vault_id: &VaultId, machine_id: &MachineId) -> StoreResult<&Machine> {
@@ -259,7 +263,7 @@ impl VaultStore for MemoryStore {
 }
 
 impl TokenStore for MemoryStore {
-    fn insert_token(&self, token: &BootstrapToken, audit: &AuditEvent) -> StoreResult<()> {
+    fn insert_token(&self, token: &BootstrapToken, audit: &AuditEvent) -> StoreResult<AuditRecord> {
         let mut state = self.lock()?;
         vault_of(&state, &token.vault_id)?;
         if state.tokens.contains_key(&token.id) || state.token_by_hash.contains_key(&token.hash.0) {
@@ -270,8 +274,7 @@ impl TokenStore for MemoryStore {
         }
         state.tokens.insert(token.id.clone(), token.clone());
         state.token_by_hash.insert(token.hash.0, token.id.clone());
-        state.append(std::slice::from_ref(audit));
-        Ok(())
+        Ok(state.append_record(audit))
     }
 
     fn get_token(
@@ -314,7 +317,7 @@ impl TokenStore for MemoryStore {
         token_id: &TokenId,
         revoked_by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<BootstrapToken> {
+    ) -> StoreResult<Audited<BootstrapToken>> {
         let mut state = self.lock()?;
         let token = state
             .tokens
@@ -325,8 +328,10 @@ impl TokenStore for MemoryStore {
         let (revoked, event) =
             core_revoke_token(token, revoked_by, now).map_err(StoreError::domain)?;
         state.tokens.insert(revoked.id.clone(), revoked.clone());
-        state.append(std::slice::from_ref(&event));
-        Ok(revoked)
+        Ok(Audited {
+            audit: state.append_record(&event),
+            value: revoked,
+        })
     }
 }
 
@@ -335,7 +340,7 @@ impl MachineStore for MemoryStore {
         &self,
         hash: &TokenHash,
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         let mut state = self.lock()?;
 
         let token = state
@@ -381,8 +386,10 @@ impl MachineStore for MemoryStore {
             .machine_counts
             .entry(machine.vault_id.clone())
             .or_insert(0) += 1;
-        state.append(std::slice::from_ref(&registration.event));
-        Ok(machine)
+        Ok(Audited {
+            audit: state.append_record(&registration.event),
+            value: machine,
+        })
     }
 
     fn get_machine(
@@ -428,15 +435,17 @@ impl MachineStore for MemoryStore {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine) -> StoreResult<(Machine, AuditEvent)>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         let mut state = self.lock()?;
         let mut stored = state.machine_in(vault_id, machine_id)?.clone();
         let (changed, event) = decide(stored.clone())?;
         stored.state = changed.state;
         stored.guardrails = changed.guardrails;
         state.machines.insert(stored.id, stored.clone());
-        state.append(std::slice::from_ref(&event));
-        Ok(stored)
+        Ok(Audited {
+            audit: state.append_record(&event),
+            value: stored,
+        })
     }
 
     fn delete_machine(
@@ -444,13 +453,15 @@ impl MachineStore for MemoryStore {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine) -> StoreResult<AuditEvent>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         let mut state = self.lock()?;
         let machine = state.machine_in(vault_id, machine_id)?.clone();
         let event = decide(machine.clone())?;
         state.remove_machine(machine_id);
-        state.append(std::slice::from_ref(&event));
-        Ok(machine)
+        Ok(Audited {
+            audit: state.append_record(&event),
+            value: machine,
+        })
     }
 
     fn extension_chain(&self, machine_id: &MachineId) -> StoreResult<ExtensionChain> {
@@ -467,7 +478,7 @@ impl MachineStore for MemoryStore {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine, ExtensionChain) -> StoreResult<ChainUpdate>,
-    ) -> StoreResult<(Machine, ExtensionChain)> {
+    ) -> StoreResult<Audited<(Machine, ExtensionChain)>> {
         let mut state = self.lock()?;
         let mut stored = state.machine_in(vault_id, machine_id)?.clone();
         let chain = state.chains.get(machine_id).cloned().unwrap_or_default();
@@ -475,8 +486,10 @@ impl MachineStore for MemoryStore {
         stored.expires_at = update.machine.expires_at;
         state.machines.insert(stored.id, stored.clone());
         state.chains.insert(stored.id, update.chain.clone());
-        state.append(std::slice::from_ref(&update.event));
-        Ok((stored, update.chain))
+        Ok(Audited {
+            audit: state.append_record(&update.event),
+            value: (stored, update.chain),
+        })
     }
 
     fn sweep(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<SweepReport> {
@@ -516,7 +529,11 @@ impl MachineStore for MemoryStore {
                 report.purged += 1;
             }
         }
-        report.audit_entries = state.append(&plan.events).len() as u64;
+        report.audit = plan
+            .events
+            .iter()
+            .map(|event| state.append_record(event))
+            .collect();
         Ok(report)
     }
 }
@@ -614,6 +631,7 @@ impl SecretStore for MemoryStore {
         &self,
         vault_id: &VaultId,
         secret_id: &SecretId,
+        expected_version: u64,
         ciphertext: &[u8],
         field_names: Option<&[String]>,
         now: DateTime<Utc>,
@@ -624,9 +642,25 @@ impl SecretStore for MemoryStore {
             .get_mut(secret_id)
             .filter(|secret| &secret.vault_id == vault_id)
             .ok_or_else(|| StoreError::not_found("secret", secret_id))?;
+        if secret.version != expected_version {
+            return Err(version_conflict(
+                secret_id,
+                secret.version,
+                expected_version,
+            ));
+        }
+        // The SQL backends store versions as signed 64-bit integers; stop at the same bound.
+        let next = expected_version
+            .checked_add(1)
+            .filter(|next| i64::try_from(*next).is_ok())
+            .ok_or_else(|| {
+                StoreError::conflict(format!(
+                    "secret `{secret_id}` cannot go past version `{expected_version}`"
+                ))
+            })?;
         secret.ciphertext = ciphertext.to_vec();
         secret.field_names = field_names.map(<[String]>::to_vec);
-        secret.version = secret.version.saturating_add(1);
+        secret.version = next;
         secret.updated_at = now;
         Ok(secret.clone())
     }
@@ -788,9 +822,9 @@ impl AuditStore for MemoryStore {
             state.coalesce.insert(
                 key,
                 CoalesceState {
-                    entry_id: current.entry_id,
-                    count,
                     last_at: event.at,
+                    count,
+                    ..current
                 },
             );
             return Ok(CoalesceOutcome::Coalesced {
@@ -820,6 +854,7 @@ impl AuditStore for MemoryStore {
             CoalesceState {
                 entry_id,
                 count: 1,
+                first_at: event.at,
                 last_at: event.at,
             },
         );

@@ -41,6 +41,16 @@ pub struct AuditRecord {
     pub count: u32,
 }
 
+/// The result of an operation that wrote one audit entry in its own transaction, together
+/// with that entry as stored, so that the caller can alert exactly it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audited<T> {
+    /// What the operation changed or read, as written.
+    pub value: T,
+    /// The audit entry the operation wrote, with its id.
+    pub audit: AuditRecord,
+}
+
 /// A filter over one vault's audit log. Results come newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditQuery {
@@ -93,6 +103,8 @@ impl CoalesceKey {
 pub struct CoalesceState {
     pub entry_id: AuditId,
     pub count: u32,
+    /// When the first block the entry counts arrived: the instant of the entry itself.
+    pub first_at: DateTime<Utc>,
     /// When the latest repeat arrived.
     pub last_at: DateTime<Utc>,
 }
@@ -232,10 +244,14 @@ pub struct RegistrationContext<'a> {
     pub machines_in_vault: u32,
 }
 
-/// Counts of the changes one sweep made.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The changes one sweep made.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SweepReport {
+    /// Machines marked expired.
     pub expired: u64,
+    /// Machines deleted 30 days after expiry.
     pub purged: u64,
-    pub audit_entries: u64,
+    /// The audit entries written (`temp_machine_expired` and `temp_machine_purge`), in the
+    /// order of their ids.
+    pub audit: Vec<AuditRecord>,
 }

@@ -29,9 +29,9 @@ use guardrail_core::token::{BootstrapToken, TokenHash, TokenPlaintext, check_red
 
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
-    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport, WebhookId,
-    WebhookSubscription,
+    AuditId, AuditQuery, AuditRecord, Audited, CoalesceKey, CoalesceOutcome, CoalesceState,
+    NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport,
+    WebhookId, WebhookSubscription,
 };
 
 /// Result of every store method.
@@ -108,13 +108,14 @@ pub trait VaultStore {
 
 /// Bootstrap tokens.
 pub trait TokenStore {
-    /// Inserts an issued token together with its audit event, atomically.
+    /// Inserts an issued token together with its audit event, atomically. Returns the audit
+    /// entry as stored.
     ///
     /// # Errors
     ///
     /// [`StoreError::Conflict`] when the token id or hash exists; [`StoreError::NotFound`] when
     /// the vault does not exist.
-    fn insert_token(&self, token: &BootstrapToken, audit: &AuditEvent) -> StoreResult<()>;
+    fn insert_token(&self, token: &BootstrapToken, audit: &AuditEvent) -> StoreResult<AuditRecord>;
 
     /// Returns a token of a vault by id.
     ///
@@ -143,7 +144,7 @@ pub trait TokenStore {
 
     /// Revokes an unused token on behalf of `revoked_by`: the core's `revoke_token` decides,
     /// and the new state and its audit event are written in one transaction with the token row
-    /// locked. Returns the revoked token.
+    /// locked. Returns the revoked token and the audit entry.
     ///
     /// # Errors
     ///
@@ -156,7 +157,7 @@ pub trait TokenStore {
         token_id: &TokenId,
         revoked_by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<BootstrapToken>;
+    ) -> StoreResult<Audited<BootstrapToken>>;
 }
 
 /// Machines, their guardrails and extension chains, and the sweeper's batch.
@@ -173,7 +174,8 @@ pub trait MachineStore {
     /// `BEGIN IMMEDIATE`; memory: one lock). Then it counts the vault's machines and calls
     /// `decide`. When `decide` succeeds, the token's new state, the machine and the audit event
     /// are written in the same transaction, and only if the token is still unused. On any
-    /// failure nothing changes, so the token stays unused.
+    /// failure nothing changes, so the token stays unused. Returns the machine and the
+    /// `temp_machine_create` entry.
     ///
     /// # Errors
     ///
@@ -183,7 +185,7 @@ pub trait MachineStore {
         &self,
         hash: &TokenHash,
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
-    ) -> StoreResult<Machine>;
+    ) -> StoreResult<Audited<Machine>>;
 
     /// Registers a machine with the token `presented` under the vault id of the URL, using the
     /// core's `check_redemption` and `register_machine` inside
@@ -201,7 +203,7 @@ pub trait MachineStore {
         public_key: &MachinePublicKey,
         machine_id_bytes: [u8; 16],
         now: DateTime<Utc>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         let result = self.register_machine_with(&presented.hash(), &mut |context| {
             let redeemable =
                 check_redemption(Some(context.token.clone()), presented, url_vault_id, now)
@@ -262,7 +264,8 @@ pub trait MachineStore {
 
     /// Changes a machine's state and guardrails with an audit event, atomically. `decide` gets
     /// the machine as stored, locked against concurrent changes, and returns the machine to
-    /// store (only `state` and `guardrails` are written) with its event.
+    /// store (only `state` and `guardrails` are written) with its event. Returns the machine as
+    /// stored and the audit entry.
     ///
     /// # Errors
     ///
@@ -272,7 +275,7 @@ pub trait MachineStore {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine) -> StoreResult<(Machine, AuditEvent)>,
-    ) -> StoreResult<Machine>;
+    ) -> StoreResult<Audited<Machine>>;
 
     /// Approves a pending machine (the core's `Machine::approve`).
     ///
@@ -285,7 +288,7 @@ pub trait MachineStore {
         machine_id: &MachineId,
         by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.update_machine(vault_id, machine_id, &mut |machine| {
             machine.approve(by, now).map_err(StoreError::domain)
         })
@@ -302,7 +305,7 @@ pub trait MachineStore {
         machine_id: &MachineId,
         by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.update_machine(vault_id, machine_id, &mut |machine| {
             machine.enable(by, now).map_err(StoreError::domain)
         })
@@ -319,7 +322,7 @@ pub trait MachineStore {
         machine_id: &MachineId,
         by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.update_machine(vault_id, machine_id, &mut |machine| {
             machine.disable(by, now).map_err(StoreError::domain)
         })
@@ -338,7 +341,7 @@ pub trait MachineStore {
         guardrails: &Guardrails,
         by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.update_machine(vault_id, machine_id, &mut |machine| {
             machine
                 .update_guardrails(guardrails.clone(), by, now)
@@ -348,7 +351,7 @@ pub trait MachineStore {
 
     /// Deletes a machine with its grants, project memberships, extension chain and last-read
     /// versions, and appends the audit event `decide` returns, atomically. Returns the deleted
-    /// machine.
+    /// machine and the audit entry.
     ///
     /// # Errors
     ///
@@ -358,7 +361,7 @@ pub trait MachineStore {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine) -> StoreResult<AuditEvent>,
-    ) -> StoreResult<Machine>;
+    ) -> StoreResult<Audited<Machine>>;
 
     /// Denies a pending machine: it is deleted (the core's `Machine::deny`).
     ///
@@ -371,7 +374,7 @@ pub trait MachineStore {
         machine_id: &MachineId,
         by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.delete_machine(vault_id, machine_id, &mut |machine| {
             machine
                 .deny(by, now)
@@ -391,7 +394,7 @@ pub trait MachineStore {
         machine_id: &MachineId,
         by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.delete_machine(vault_id, machine_id, &mut |machine| {
             Ok(machine.revoke(by, now).1)
         })
@@ -406,7 +409,7 @@ pub trait MachineStore {
 
     /// Extends or reverts: loads the machine and its chain with the machine locked, calls
     /// `decide`, then writes the new expiry, the new chain and the audit event in one
-    /// transaction. Returns the machine and chain as written.
+    /// transaction. Returns the machine and chain as written, and the audit entry.
     ///
     /// # Errors
     ///
@@ -416,7 +419,7 @@ pub trait MachineStore {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine, ExtensionChain) -> StoreResult<ChainUpdate>,
-    ) -> StoreResult<(Machine, ExtensionChain)>;
+    ) -> StoreResult<Audited<(Machine, ExtensionChain)>>;
 
     /// Extends a machine's expiry (the core's `extend`).
     ///
@@ -429,7 +432,7 @@ pub trait MachineStore {
         machine_id: &MachineId,
         request: &ExtendRequest,
         now: DateTime<Utc>,
-    ) -> StoreResult<(Machine, ExtensionChain)> {
+    ) -> StoreResult<Audited<(Machine, ExtensionChain)>> {
         self.change_expiry(vault_id, machine_id, &mut |machine, chain| {
             extend(machine, chain, request.clone(), now).map_err(StoreError::domain)
         })
@@ -446,7 +449,7 @@ pub trait MachineStore {
         machine_id: &MachineId,
         by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<(Machine, ExtensionChain)> {
+    ) -> StoreResult<Audited<(Machine, ExtensionChain)>> {
         self.change_expiry(vault_id, machine_id, &mut |machine, chain| {
             revert(machine, chain, by, now).map_err(StoreError::domain)
         })
@@ -458,7 +461,8 @@ pub trait MachineStore {
     /// (`state <> 'expired' AND expires_at <= now`) and at most `limit` due to be purged
     /// (`expires_at <= now - 30 days`), each with its vault owner. The core's `plan_sweep`
     /// decides, and the store marks and deletes what the plan lists (deleting as
-    /// [`MachineStore::delete_machine`] does) and appends the plan's audit events. Both loads
+    /// [`MachineStore::delete_machine`] does) and appends the plan's audit events, which the
+    /// report returns as stored, so that the caller can alert them. Both loads
     /// use indexes on `expires_at`, so a batch costs in proportion to the machines due, not to
     /// all machines stored. Call it again while it reports changes to drain a backlog.
     ///
@@ -523,16 +527,25 @@ pub trait SecretStore {
     /// is not in the vault.
     fn create_secret(&self, secret: &SecretRecord) -> StoreResult<()>;
 
-    /// Replaces a secret's ciphertext (and field names) and raises its version by one,
-    /// atomically. Returns the secret as stored.
+    /// Replaces a secret's ciphertext (and field names) and stores it as version
+    /// `expected_version + 1`, but only if the stored version is still `expected_version`
+    /// (compare-and-set). The check and the write are one atomic step, so of concurrent updates
+    /// from one version exactly one succeeds, and every version number names one ciphertext.
+    /// Returns the secret as stored.
+    ///
+    /// The caller encrypts for `expected_version + 1` before calling, so that a ciphertext bound
+    /// to its version is written under that version or not at all.
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`] when the vault has no such secret.
+    /// [`StoreError::NotFound`] when the vault has no such secret; [`StoreError::Conflict`] when
+    /// its version is no longer `expected_version` (another update got in first), and then
+    /// nothing is written.
     fn update_secret(
         &self,
         vault_id: &VaultId,
         secret_id: &SecretId,
+        expected_version: u64,
         ciphertext: &[u8],
         field_names: Option<&[String]>,
         now: DateTime<Utc>,

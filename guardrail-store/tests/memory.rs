@@ -92,3 +92,28 @@ fn full_lockout_table_fails_closed() {
         .record_failure(&third, keep, keep + hours(1), &update)
         .unwrap();
 }
+
+#[test]
+fn memory_url_has_two_spellings() {
+    for url in ["memory:", "memory://"] {
+        let store = guardrail_store::open_store(url).unwrap();
+        assert_eq!(
+            store
+                .count_machines(&conformance::fixtures::vault_id(1))
+                .unwrap(),
+            0,
+            "{url}"
+        );
+        assert_eq!(
+            guardrail_store::migrate(url).unwrap(),
+            guardrail_store::SCHEMA_VERSION,
+            "{url}"
+        );
+    }
+    let error = guardrail_store::open_store("memory:/x").err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "store backend failed: unsupported database URL scheme `memory`: use `sqlite://PATH`, \
+         `sqlite::memory:`, `postgres://...` or `memory:`"
+    );
+}

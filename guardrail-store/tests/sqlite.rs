@@ -175,3 +175,67 @@ fn acknowledged_audit_survives_sigkill() {
         "acknowledged entries lost after SIGKILL: {lost:?}"
     );
 }
+
+/// A database left at schema version 1 keeps its coalescing state through migration 2, which
+/// fills `first_at` from the instant of each row's audit entry.
+#[test]
+fn migration_2_fills_coalesce_first_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let first_at = t0().timestamp_micros();
+    let last_at = first_at + 90_000_000;
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
+            .unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
+                 name TEXT NOT NULL, applied_at INTEGER NOT NULL); \
+                 INSERT INTO schema_migrations VALUES (1, 'init', 0);",
+            )
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO audit_log (id, at, vault_id, actor_kind, action, severity, \
+                 target_kind, target_id, detail, count) \
+                 VALUES (7, ?1, 'vault_x', 'system', 'temp_machine_blocked', 'high', \
+                 'machine', 'm', '{}', 3)",
+                [first_at],
+            )
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO audit_coalesce (key, audit_id, count, last_at) \
+                 VALUES ('kept', 7, 3, ?1), ('orphan', 99, 1, ?1)",
+                [last_at],
+            )
+            .unwrap();
+    }
+
+    drop(SqliteStore::open(&path).unwrap());
+
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = connection
+        .query_row("SELECT max(version) FROM schema_migrations", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(version, guardrail_store::SCHEMA_VERSION);
+    let first_at_of = |key: &str| -> i64 {
+        connection
+            .query_row(
+                "SELECT first_at FROM audit_coalesce WHERE key = ?1",
+                [key],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(first_at_of("kept"), first_at, "taken from the audit entry");
+    assert_eq!(
+        first_at_of("orphan"),
+        last_at,
+        "no entry: the latest repeat"
+    );
+}

@@ -14,7 +14,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 /// Largest single move of the test clock: about five years.
 pub const MAX_ADVANCE_SECONDS: u64 = 5 * 366 * 24 * 60 * 60;
@@ -38,12 +38,16 @@ pub enum PolicyClock {
 }
 
 impl PolicyClock {
-    /// Returns the current policy instant.
+    /// Returns the current policy instant, in whole microseconds.
+    ///
+    /// The SQL stores keep microseconds, so an instant the server hands out (an expiry, an
+    /// extension's `appliedAt`) reads back exactly as it was written.
     pub fn now(&self) -> DateTime<Utc> {
-        match self {
+        let now = match self {
             Self::System => Utc::now(),
             Self::Test(clock) => clock.now(),
-        }
+        };
+        now.trunc_subsecs(6)
     }
 
     /// Returns the test clock when the server runs with one.
@@ -181,6 +185,17 @@ mod tests {
         assert_eq!(clock.offset(), TimeDelta::seconds(3600));
         clock.advance_seconds(60).unwrap();
         assert_eq!(clock.offset(), TimeDelta::seconds(3660));
+    }
+
+    #[test]
+    fn policy_now_has_whole_microseconds() {
+        for clock in [
+            PolicyClock::System,
+            PolicyClock::Test(Arc::new(TestClock::new())),
+        ] {
+            let now = clock.now();
+            assert_eq!(now.timestamp_subsec_nanos() % 1_000, 0, "{now:?}");
+        }
     }
 
     #[test]

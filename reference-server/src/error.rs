@@ -33,6 +33,12 @@ pub enum ApiError {
     /// 401: authentication failed, for whatever reason (the body is always the same).
     #[error("{AUTHENTICATION_FAILED}")]
     Unauthenticated,
+    /// 401 on the admin API: the owner key is missing or unknown. Owner keys carry 256 random
+    /// bits, so saying which header is expected helps the operator and no guesser.
+    #[error(
+        "missing or invalid owner key: send `Authorization: Bearer <owner key>` with the key `guardrail-server vault create` printed"
+    )]
+    OwnerKeyRejected,
     /// 403: the caller is known but not allowed. The message may give the reason.
     #[error("{0}")]
     Forbidden(String),
@@ -70,7 +76,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::OwnerKeyRejected => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,

@@ -13,7 +13,14 @@
 //! | [`clock`] | the policy clock and the test clock |
 //! | [`wire`] | request and response bodies |
 //! | [`error`] | the API error and its mapping to HTTP |
+//! | [`owner_key`] | owner keys of the admin API |
+//! | [`state`] | the state shared by the routes |
+//! | [`audit_log`] | audit entries, coalesced blocks and alerts |
+//! | [`routes`] | the HTTP routes by resource |
+//! | [`sweeper`] | the background sweeper |
+//! | [`vault_admin`] | the operator's vault commands |
 
+pub mod audit_log;
 pub mod bootstrap;
 pub mod cli;
 pub mod client_addr;
@@ -21,7 +28,12 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod owner_key;
+pub mod routes;
+pub mod state;
+pub mod sweeper;
 pub mod telemetry;
+pub mod vault_admin;
 pub mod webhook;
 pub mod wire;
 

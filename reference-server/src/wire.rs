@@ -535,12 +535,12 @@ pub struct GrantRequest {
     pub machine_id: MachineId,
 }
 
-/// `PUT .../ip-allowlist` body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `PUT .../ip-allowlist` body, and its response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultAllowlistRequest {
-    /// CIDR strings; an empty list blocks every machine.
-    pub cidrs: Vec<String>,
+    /// CIDR strings; an empty list blocks every machine, and `null` turns the allowlist off.
+    pub cidrs: Option<Vec<String>>,
 }
 
 /// `GET .../audit` query.
@@ -553,12 +553,13 @@ pub struct AuditQuery {
     /// Only this severity.
     #[serde(default)]
     pub severity: Option<String>,
-    /// Only entries at or after this instant.
+    /// Only entries at or after this RFC 3339 instant; the handler parses it, so that an
+    /// error can name the field.
     #[serde(default)]
-    pub since: Option<DateTime<Utc>>,
-    /// At most this many entries.
+    pub since: Option<String>,
+    /// At most this many entries; parsed by the handler.
     #[serde(default)]
-    pub limit: Option<u32>,
+    pub limit: Option<String>,
 }
 
 /// An audit entry as shown by the admin API.
@@ -593,7 +594,8 @@ pub struct AuditEntryView {
 pub struct WebhookRequest {
     /// The destination URL.
     pub url: String,
-    /// The audit actions to deliver.
+    /// The audit actions to deliver; empty or missing means `temp_machine_blocked`.
+    #[serde(default)]
     pub actions: Vec<String>,
     /// The HMAC key.
     pub secret: String,
@@ -606,6 +608,20 @@ impl fmt::Debug for WebhookRequest {
             .field("actions", &self.actions)
             .finish_non_exhaustive()
     }
+}
+
+/// A webhook subscription as shown, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    /// The subscription's id.
+    pub webhook_id: i64,
+    /// The destination URL.
+    pub url: String,
+    /// The audit actions it receives.
+    pub actions: Vec<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
 }
 
 /// `POST /admin/v1/test-clock/advance` body: `{"seconds": N}` or `{"to": instant}`.

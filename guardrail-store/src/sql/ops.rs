@@ -25,9 +25,9 @@ use super::{Dialect, Row, SqlBackend, SqlStore, Tx, Value, params};
 use crate::codec::{machine_state_str, plan_str, set_detail_count, token_state_str};
 use crate::error::StoreError;
 use crate::model::{
-    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, CoalesceState, NewWebhook,
-    OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport, WebhookId,
-    WebhookSubscription, lockout_storage_key,
+    AuditId, AuditQuery, AuditRecord, Audited, CoalesceKey, CoalesceOutcome, CoalesceState,
+    NewWebhook, OwnerKeyHash, Project, PurgeCounts, RegistrationContext, SecretRecord, SweepReport,
+    WebhookId, WebhookSubscription, lockout_storage_key,
 };
 use crate::traits::{
     AuditStore, GuardStore, LeaseStore, MachineStore, SecretStore, StoreResult, TokenStore,
@@ -85,6 +85,15 @@ pub(crate) fn insert_audit(tx: &mut dyn Tx, event: &AuditEvent) -> StoreResult<A
 
 fn insert_audits(tx: &mut dyn Tx, events: &[AuditEvent]) -> StoreResult<Vec<AuditId>> {
     events.iter().map(|event| insert_audit(tx, event)).collect()
+}
+
+/// Appends an entry and returns it as stored.
+fn insert_audit_record(tx: &mut dyn Tx, event: &AuditEvent) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id: insert_audit(tx, event)?,
+        event: event.clone(),
+        count: 1,
+    })
 }
 
 fn lock_machine(
@@ -262,7 +271,7 @@ impl<B: SqlBackend> VaultStore for SqlStore<B> {
 }
 
 impl<B: SqlBackend> TokenStore for SqlStore<B> {
-    fn insert_token(&self, token: &BootstrapToken, audit: &AuditEvent) -> StoreResult<()> {
+    fn insert_token(&self, token: &BootstrapToken, audit: &AuditEvent) -> StoreResult<AuditRecord> {
         let values = codec::token_params(token)?;
         self.backend.write(&mut |tx| {
             tx.execute(
@@ -272,8 +281,7 @@ impl<B: SqlBackend> TokenStore for SqlStore<B> {
                 ),
                 &values,
             )?;
-            insert_audit(tx, audit)?;
-            Ok(())
+            insert_audit_record(tx, audit)
         })
     }
 
@@ -324,7 +332,7 @@ impl<B: SqlBackend> TokenStore for SqlStore<B> {
         token_id: &TokenId,
         revoked_by: &OwnerId,
         now: DateTime<Utc>,
-    ) -> StoreResult<BootstrapToken> {
+    ) -> StoreResult<Audited<BootstrapToken>> {
         self.backend.write(&mut |tx| {
             let sql = format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE vault_id = $1 AND id = $2{}",
@@ -339,8 +347,10 @@ impl<B: SqlBackend> TokenStore for SqlStore<B> {
                 "UPDATE tokens SET state = $1 WHERE id = $2",
                 &params![token_state_str(revoked.state), token_id.as_str()],
             )?;
-            insert_audit(tx, &event)?;
-            Ok(revoked)
+            Ok(Audited {
+                audit: insert_audit_record(tx, &event)?,
+                value: revoked,
+            })
         })
     }
 }
@@ -350,7 +360,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         &self,
         hash: &TokenHash,
         decide: &mut dyn FnMut(RegistrationContext<'_>) -> StoreResult<Registration>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.backend.write(&mut |tx| {
             // Lock order: token, then vault. Registration is the only operation that locks both,
             // so concurrent registrations cannot deadlock each other.
@@ -416,8 +426,10 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
                 ),
                 &codec::machine_params(&registration.machine)?,
             )?;
-            insert_audit(tx, &registration.event)?;
-            Ok(registration.machine.clone())
+            Ok(Audited {
+                audit: insert_audit_record(tx, &registration.event)?,
+                value: registration.machine.clone(),
+            })
         })
     }
 
@@ -476,7 +488,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine) -> StoreResult<(Machine, AuditEvent)>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.backend.write(&mut |tx| {
             let machine = lock_machine(tx, vault_id, machine_id)?;
             let (changed, event) = decide(machine)?;
@@ -488,8 +500,10 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
                     machine_id.to_string()
                 ],
             )?;
-            insert_audit(tx, &event)?;
-            Ok(changed)
+            Ok(Audited {
+                audit: insert_audit_record(tx, &event)?,
+                value: changed,
+            })
         })
     }
 
@@ -498,13 +512,15 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine) -> StoreResult<AuditEvent>,
-    ) -> StoreResult<Machine> {
+    ) -> StoreResult<Audited<Machine>> {
         self.backend.write(&mut |tx| {
             let machine = lock_machine(tx, vault_id, machine_id)?;
             let event = decide(machine.clone())?;
             delete_machine_row(tx, machine_id)?;
-            insert_audit(tx, &event)?;
-            Ok(machine)
+            Ok(Audited {
+                audit: insert_audit_record(tx, &event)?,
+                value: machine,
+            })
         })
     }
 
@@ -518,7 +534,7 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
         vault_id: &VaultId,
         machine_id: &MachineId,
         decide: &mut dyn FnMut(Machine, ExtensionChain) -> StoreResult<ChainUpdate>,
-    ) -> StoreResult<(Machine, ExtensionChain)> {
+    ) -> StoreResult<Audited<(Machine, ExtensionChain)>> {
         self.backend.write(&mut |tx| {
             // The machine row lock also guards its chain: every chain write locks it first.
             let machine = lock_machine(tx, vault_id, machine_id)?;
@@ -529,8 +545,10 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
                 &params![update.machine.expires_at, machine_id.to_string()],
             )?;
             write_chain(tx, machine_id, update.chain.extensions())?;
-            insert_audit(tx, &update.event)?;
-            Ok((update.machine, update.chain))
+            Ok(Audited {
+                audit: insert_audit_record(tx, &update.event)?,
+                value: (update.machine, update.chain),
+            })
         })
     }
 
@@ -585,7 +603,9 @@ impl<B: SqlBackend> MachineStore for SqlStore<B> {
             for machine_id in &plan.purge {
                 report.purged += delete_machine_row(tx, machine_id)?;
             }
-            report.audit_entries = insert_audits(tx, &plan.events)?.len() as u64;
+            for event in &plan.events {
+                report.audit.push(insert_audit_record(tx, event)?);
+            }
             Ok(report)
         })
     }
@@ -707,29 +727,46 @@ impl<B: SqlBackend> SecretStore for SqlStore<B> {
         &self,
         vault_id: &VaultId,
         secret_id: &SecretId,
+        expected_version: u64,
         ciphertext: &[u8],
         field_names: Option<&[String]>,
         now: DateTime<Utc>,
     ) -> StoreResult<SecretRecord> {
         let field_names = field_names.map(serde_json::to_string).transpose()?;
+        let (expected, next) = next_secret_version(secret_id, expected_version)?;
         self.backend.write(&mut |tx| {
-            let row = tx
+            // The version condition makes the check and the write one statement, so no lock is
+            // needed: of two updates from one version, the second matches no row.
+            let updated = tx.query_one(
+                &format!(
+                    "UPDATE secrets SET ciphertext = $1, field_names = $2, version = $3, \
+                     updated_at = $4 WHERE vault_id = $5 AND id = $6 AND version = $7 \
+                     RETURNING {SECRET_COLUMNS}"
+                ),
+                &params![
+                    ciphertext,
+                    field_names.clone(),
+                    next,
+                    now,
+                    vault_id.as_str(),
+                    secret_id.as_str(),
+                    expected
+                ],
+            )?;
+            if let Some(row) = updated {
+                return codec::secret(&row);
+            }
+            let current = tx
                 .query_one(
-                    &format!(
-                        "UPDATE secrets SET ciphertext = $1, field_names = $2, \
-                         version = version + 1, updated_at = $3 \
-                         WHERE vault_id = $4 AND id = $5 RETURNING {SECRET_COLUMNS}"
-                    ),
-                    &params![
-                        ciphertext,
-                        field_names.clone(),
-                        now,
-                        vault_id.as_str(),
-                        secret_id.as_str()
-                    ],
+                    "SELECT version FROM secrets WHERE vault_id = $1 AND id = $2",
+                    &params![vault_id.as_str(), secret_id.as_str()],
                 )?
                 .ok_or_else(|| StoreError::not_found("secret", secret_id))?;
-            codec::secret(&row)
+            Err(version_conflict(
+                secret_id,
+                current.int(0)?,
+                expected_version,
+            ))
         })
     }
 
@@ -874,6 +911,30 @@ impl<B: SqlBackend> SecretStore for SqlStore<B> {
     }
 }
 
+/// Converts an expected secret version and its successor to the signed integers SQL stores.
+fn next_secret_version(secret_id: &SecretId, expected: u64) -> StoreResult<(i64, i64)> {
+    i64::try_from(expected)
+        .ok()
+        .and_then(|expected| Some((expected, expected.checked_add(1)?)))
+        .ok_or_else(|| {
+            StoreError::conflict(format!(
+                "secret `{secret_id}` cannot go past version `{expected}`"
+            ))
+        })
+}
+
+/// The conflict of an update that expected another version than the stored one.
+pub(crate) fn version_conflict(
+    secret_id: &SecretId,
+    current: impl std::fmt::Display,
+    expected: u64,
+) -> StoreError {
+    StoreError::conflict(format!(
+        "secret `{secret_id}` is at version `{current}`, not the expected `{expected}`: \
+         read it again and retry"
+    ))
+}
+
 fn require_in_vault(
     tx: &mut dyn Tx,
     table: &str,
@@ -953,9 +1014,10 @@ impl<B: SqlBackend> AuditStore for SqlStore<B> {
             }
             let entry_id = insert_audit(tx, event)?;
             tx.execute(
-                "INSERT INTO audit_coalesce (key, audit_id, count, last_at) VALUES ($1, $2, 1, $3) \
+                "INSERT INTO audit_coalesce (key, audit_id, count, first_at, last_at) \
+                 VALUES ($1, $2, 1, $3, $3) \
                  ON CONFLICT (key) DO UPDATE SET audit_id = excluded.audit_id, count = 1, \
-                 last_at = excluded.last_at",
+                 first_at = excluded.first_at, last_at = excluded.last_at",
                 &params![key.as_str(), entry_id.0, event.at],
             )?;
             Ok(CoalesceOutcome::Appended(entry_id))
@@ -966,7 +1028,7 @@ impl<B: SqlBackend> AuditStore for SqlStore<B> {
         let key = key.storage_key();
         self.backend.read(&mut |tx| {
             let Some(row) = tx.query_one(
-                "SELECT audit_id, count, last_at FROM audit_coalesce WHERE key = $1",
+                "SELECT audit_id, count, first_at, last_at FROM audit_coalesce WHERE key = $1",
                 &params![key.as_str()],
             )?
             else {
@@ -975,7 +1037,8 @@ impl<B: SqlBackend> AuditStore for SqlStore<B> {
             Ok(Some(CoalesceState {
                 entry_id: AuditId(row.int(0)?),
                 count: codec::to_u32(row.int(1)?, "coalesce count")?,
-                last_at: row.instant(2)?,
+                first_at: row.instant(2)?,
+                last_at: row.instant(3)?,
             }))
         })
     }
@@ -1121,8 +1184,8 @@ impl<B: SqlBackend> GuardStore for SqlStore<B> {
         now: DateTime<Utc>,
         coalesce_before: DateTime<Utc>,
     ) -> StoreResult<PurgeCounts> {
-        // NOTE: the SQL lockout and coalescing tables have no row cap; they stay small only if
-        // the server calls this periodically.
+        // NOTE: the SQL lockout and coalescing tables have no row cap; they stay small only
+        // because the reference server's sweeper calls this on every run.
         self.backend.write(&mut |tx| {
             Ok(PurgeCounts {
                 nonces: tx.execute("DELETE FROM nonces WHERE keep_until <= $1", &params![now])?,

@@ -16,11 +16,23 @@ use guardrail_core::token::{
     RejectionReason, RevokeTokenError, TokenPlaintext, TokenRejected, TokenState,
 };
 use guardrail_store::{
-    AuditId, AuditQuery, CoalesceKey, CoalesceOutcome, NewWebhook, OwnerKeyHash, Project,
-    SecretRecord, SecretValueType, Store, StoreError,
+    AuditId, AuditQuery, AuditRecord, CoalesceKey, CoalesceOutcome, NewWebhook, OwnerKeyHash,
+    Project, SecretRecord, SecretValueType, Store, StoreError,
 };
 
 use super::fixtures::*;
+
+/// Checks that `record`, returned by an operation, is the entry stored under its id, and that
+/// it has `action`.
+fn assert_stored(store: &dyn Store, record: &AuditRecord, action: AuditAction) {
+    assert_eq!(record.event.action, action, "{record:?}");
+    let query = AuditQuery {
+        before: Some(AuditId(record.id.0 + 1)),
+        ..AuditQuery::newest(record.event.vault_id.clone(), 1)
+    };
+    let stored = store.query_audit(&query).unwrap();
+    assert_eq!(stored, vec![record.clone()]);
+}
 
 fn rejection(error: &StoreError) -> RejectionReason {
     error
@@ -99,6 +111,8 @@ pub fn token_insert_list_revoke(store: &dyn Store) {
     let revoked = store
         .revoke_token(&vault.id, &first.token.id, &vault.owner_id, t0())
         .unwrap();
+    assert_stored(store, &revoked.audit, AuditAction::TempMachineTokenRevoke);
+    let revoked = revoked.value;
     assert_eq!(revoked.state, TokenState::Revoked);
     let stored = store
         .get_token(&vault.id, &first.token.id)
@@ -148,9 +162,11 @@ pub fn registration_uses_token_once(store: &dyn Store) {
         .unwrap();
     assert_eq!(unchanged.state, TokenState::Unused);
 
-    let machine = store
+    let registered = store
         .register_machine(&vault.id, &issued.plaintext, &public_key(1), [1; 16], t0())
         .unwrap();
+    assert_stored(store, &registered.audit, AuditAction::TempMachineCreate);
+    let machine = registered.value;
     assert_eq!(machine.state, MachineState::Pending);
     assert_eq!(machine.name, "machine-1");
     assert_eq!(machine.expires_at, t0() + hours(24));
@@ -255,15 +271,18 @@ pub fn machine_transitions_are_audited(store: &dyn Store) {
     let active = store
         .approve_machine(&vault.id, &machine.id, &owner, t0())
         .unwrap();
-    assert_eq!(active.state, MachineState::Active);
+    assert_eq!(active.value.state, MachineState::Active);
+    assert_stored(store, &active.audit, AuditAction::MachineApprove);
     let disabled = store
         .disable_machine(&vault.id, &machine.id, &owner, t0())
         .unwrap();
-    assert_eq!(disabled.state, MachineState::Disabled);
+    assert_eq!(disabled.value.state, MachineState::Disabled);
+    assert_stored(store, &disabled.audit, AuditAction::MachineDisable);
     let enabled = store
         .enable_machine(&vault.id, &machine.id, &owner, t0())
         .unwrap();
-    assert_eq!(enabled.state, MachineState::Active);
+    assert_eq!(enabled.value.state, MachineState::Active);
+    assert_stored(store, &enabled.audit, AuditAction::MachineEnable);
     assert_eq!(
         store
             .get_machine(&vault.id, &machine.id)
@@ -295,9 +314,11 @@ pub fn machine_transitions_are_audited(store: &dyn Store) {
     );
 
     let pending = register(store, &vault, 2, 24);
-    store
+    let denied = store
         .deny_machine(&vault.id, &pending.id, &owner, t0())
         .unwrap();
+    assert_eq!(denied.value.id, pending.id);
+    assert_stored(store, &denied.audit, AuditAction::MachineDeny);
     assert_eq!(store.get_machine(&vault.id, &pending.id).unwrap(), None);
     assert_eq!(store.list_machines(&vault.id).unwrap().len(), 1);
 }
@@ -309,7 +330,12 @@ pub fn guardrails_update_round_trips(store: &dyn Store) {
     let updated = store
         .set_guardrails(&vault.id, &machine.id, &guardrails, &vault.owner_id, t0())
         .unwrap();
-    assert_eq!(updated.guardrails, guardrails);
+    assert_eq!(updated.value.guardrails, guardrails);
+    assert_stored(
+        store,
+        &updated.audit,
+        AuditAction::TempMachineGuardrailsUpdate,
+    );
     let latest = store
         .query_audit(&AuditQuery::newest(vault.id.clone(), 1))
         .unwrap();
@@ -329,9 +355,11 @@ pub fn extend_and_revert_persist_chain(store: &dyn Store) {
         applied_by: owner.clone(),
     };
 
-    let (extended, chain) = store
+    let extension = store
         .extend_machine(&vault.id, &machine.id, &request(t0() + hours(48)), t0())
         .unwrap();
+    assert_stored(store, &extension.audit, AuditAction::TempMachineExtend);
+    let (extended, chain) = extension.value;
     assert_eq!(extended.expires_at, t0() + hours(48));
     assert_eq!(chain.extensions().len(), 1);
     store
@@ -352,9 +380,15 @@ pub fn extend_and_revert_persist_chain(store: &dyn Store) {
         "{not_later}"
     );
 
-    let (reverted, chain) = store
+    let reversion = store
         .revert_extension(&vault.id, &machine.id, &owner, t0())
         .unwrap();
+    assert_stored(
+        store,
+        &reversion.audit,
+        AuditAction::TempMachineExtendRevert,
+    );
+    let (reverted, chain) = reversion.value;
     assert_eq!(reverted.expires_at, t0() + hours(48));
     assert!(chain.extensions()[1].reverted);
     store
@@ -458,7 +492,8 @@ pub fn revoke_deletes_dependents(store: &dyn Store) {
     let revoked = store
         .revoke_machine(&vault.id, &machine.id, &vault.owner_id, t0())
         .unwrap();
-    assert_eq!(revoked.id, machine.id);
+    assert_eq!(revoked.value.id, machine.id);
+    assert_stored(store, &revoked.audit, AuditAction::MachineRevoke);
     assert_eq!(store.find_machine(&machine.id).unwrap(), None);
     assert!(!store.has_grant(&secret.id, &machine.id).unwrap());
     assert!(store.granted_secrets(&machine.id).unwrap().is_empty());
@@ -497,7 +532,12 @@ pub fn sweep_marks_once_then_purges(store: &dyn Store) {
     let first = store.sweep(t0() + hours(25), 100).unwrap();
     assert_eq!(first.expired, 1);
     assert_eq!(first.purged, 0);
-    assert_eq!(first.audit_entries, 1);
+    assert_eq!(first.audit.len(), 1);
+    assert_stored(store, &first.audit[0], AuditAction::TempMachineExpired);
+    assert_eq!(
+        first.audit[0].event.target.to_string(),
+        format!("machine:{}", short.id)
+    );
     let marked = store.get_machine(&vault.id, &short.id).unwrap().unwrap();
     assert_eq!(marked.state, MachineState::Expired);
     assert_eq!(
@@ -517,6 +557,17 @@ pub fn sweep_marks_once_then_purges(store: &dyn Store) {
     let purge = store.sweep(purge_at, 100).unwrap();
     assert_eq!(purge.purged, 1);
     assert_eq!(purge.expired, 1, "the long-lived machine expired meanwhile");
+    let actions: Vec<AuditAction> = purge.audit.iter().map(|r| r.event.action).collect();
+    assert_eq!(
+        actions,
+        vec![
+            AuditAction::TempMachineExpired,
+            AuditAction::TempMachinePurge
+        ]
+    );
+    for record in &purge.audit {
+        assert_stored(store, record, record.event.action);
+    }
     assert_eq!(store.find_machine(&short.id).unwrap(), None);
     assert!(!store.has_grant(&secret.id, &short.id).unwrap());
     let purges = store
@@ -561,6 +612,7 @@ pub fn projects_secrets_and_grants(store: &dyn Store) {
         .update_secret(
             &vault.id,
             &secret.id,
+            1,
             &[9, 9],
             Some(&names),
             t0() + hours(1),
@@ -576,6 +628,27 @@ pub fn projects_secrets_and_grants(store: &dyn Store) {
         vec![updated.clone()]
     );
     assert_eq!(store.list_secrets(&vault.id, None).unwrap().len(), 1);
+
+    // An update that expected the old version is rejected and writes nothing.
+    let stale = store
+        .update_secret(&vault.id, &secret.id, 1, &[7], None, t0() + hours(2))
+        .unwrap_err();
+    assert!(matches!(stale, StoreError::Conflict(_)), "{stale}");
+    assert_eq!(
+        stale.to_string(),
+        format!(
+            "conflict: secret `{}` is at version `2`, not the expected `1`: read it again and retry",
+            secret.id
+        )
+    );
+    assert_eq!(store.get_secret(&secret.id).unwrap(), Some(updated.clone()));
+    let missing = store
+        .update_secret(&vault_id(9), &secret.id, 2, &[7], None, t0())
+        .unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        format!("secret `{}` not found", secret.id)
+    );
 
     assert_eq!(
         store.granted_secrets(&machine.id).unwrap(),
@@ -721,6 +794,7 @@ pub fn blocked_events_coalesce(store: &dyn Store) {
     let state = store.coalesce_state(&key).unwrap().unwrap();
     assert_eq!(state.entry_id, entry_id);
     assert_eq!(state.count, 2);
+    assert_eq!(state.first_at, at(0));
     assert_eq!(state.last_at, at(1));
 
     let entries = store
@@ -749,6 +823,14 @@ pub fn blocked_events_coalesce(store: &dyn Store) {
         matches!(later, CoalesceOutcome::Appended(id) if id != entry_id),
         "{later:?}"
     );
+    let restarted = store.coalesce_state(&key).unwrap().unwrap();
+    assert_eq!(restarted.count, 1);
+    assert_eq!(
+        restarted.first_at,
+        at(20),
+        "a new entry restarts the first instant"
+    );
+    assert_eq!(restarted.last_at, at(20));
 
     assert_eq!(store.increment_audit_count(entry_id).unwrap(), 3);
     let missing = store.increment_audit_count(AuditId(999_999)).unwrap_err();
@@ -955,6 +1037,40 @@ pub fn concurrent_redemption_has_one_winner(store: &dyn Store) {
         }
     }
     assert_eq!(store.count_machines(&vault.id).unwrap(), 1);
+}
+
+pub fn concurrent_secret_updates_have_one_winner(store: &dyn Store) {
+    let (vault, _, secret) = setup_dependents(store, 1);
+    let threads = 8;
+    let barrier = Barrier::new(threads);
+    let outcomes: Vec<Result<SecretRecord, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|index| {
+                let barrier = &barrier;
+                let vault = &vault;
+                let secret = &secret;
+                scope.spawn(move || {
+                    let byte = u8::try_from(index).unwrap();
+                    barrier.wait();
+                    store.update_secret(&vault.id, &secret.id, 1, &[byte], None, t0())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    let winners: Vec<&SecretRecord> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for outcome in &outcomes {
+        if let Err(error) = outcome {
+            assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+        }
+    }
+    let stored = store.get_secret(&secret.id).unwrap().unwrap();
+    assert_eq!(stored.version, 2, "one update, one new version");
+    assert_eq!(stored.ciphertext, winners[0].ciphertext);
 }
 
 pub fn concurrent_registration_respects_limit(store: &dyn Store) {

@@ -71,7 +71,13 @@ pub fn issue(store: &dyn Store, vault: &Vault, seed: u8, lifetime_hours: u32) ->
         t0(),
     )
     .unwrap();
-    store.insert_token(&issued.token, &issued.event).unwrap();
+    let record = store.insert_token(&issued.token, &issued.event).unwrap();
+    assert_eq!(record.event, issued.event);
+    let query = guardrail_store::AuditQuery {
+        before: Some(guardrail_store::AuditId(record.id.0 + 1)),
+        ..guardrail_store::AuditQuery::newest(vault.id.clone(), 1)
+    };
+    assert_eq!(store.query_audit(&query).unwrap(), vec![record]);
     issued
 }
 
@@ -93,6 +99,7 @@ pub fn register(store: &dyn Store, vault: &Vault, seed: u8, lifetime_hours: u32)
             t0(),
         )
         .unwrap()
+        .value
 }
 
 /// Makes an audit event of `action` on `machine` at `at`.

@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             lease_has_one_holder,
             concurrent_redemption_has_one_winner,
             concurrent_registration_respects_limit,
+            concurrent_secret_updates_have_one_winner,
         );
     };
     (@each $open:expr; $($name:ident),+ $(,)?) => {

@@ -1,0 +1,23 @@
+//! End-to-end tests of the `guardrail-server` binary.
+//!
+//! Each test starts its own server process on a free `localhost` port, with its own SQLite
+//! database in a temporary folder. It creates vaults with the binary's `vault create` and then
+//! talks to the admin API, the bootstrap endpoints and the machine API over HTTP. All tests live in this
+//! one test binary, so that the slow ones (the sweeper) run in parallel with the rest.
+//!
+//! Needs `sh`, `dash`, `openssl` (3.x) and `curl` on `PATH`. The SikkerKey SDK test also needs
+//! `GUARDRAIL_E2E_PYTHON`; see `sdk.rs`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod bootstrap;
+mod guardrails;
+mod replay;
+mod sdk;
+mod support;
+mod tokens;
