@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::{Signer as _, SigningKey};
 use guardrail_core::request::{Nonce, Timestamp, body_hash, signed_payload};
 
-/// The most threads a measurement starts.
+/// Maximum threads of one measurement.
 pub const MAX_THREADS: usize = 256;
-/// The longest measurement, in seconds.
+/// Maximum duration of one measurement, in seconds.
 pub const MAX_SECONDS: u64 = 60;
 /// Pairs done between two looks at the clock.
 const BATCH: u64 = 64;
@@ -33,7 +33,7 @@ pub enum CryptoError {
     Thread,
 }
 
-/// What the measurement counted.
+/// Counts and times of one measurement.
 #[derive(Debug, Clone, Copy)]
 pub struct CryptoReport {
     /// Threads that ran.
@@ -42,12 +42,21 @@ pub struct CryptoReport {
     pub pairs: u64,
     /// Wall time of the slowest thread.
     pub elapsed: Duration,
+    /// CPU time the threads got, when `/proc` reports it.
+    pub cpu: Option<Duration>,
 }
 
 impl CryptoReport {
     /// Pairs per second of wall time.
     pub fn pairs_per_second(&self) -> f64 {
         crate::load::per_second(self.pairs, self.elapsed)
+    }
+
+    /// Pairs per second of CPU time, which other work on the machine does not change.
+    pub fn pairs_per_cpu_second(&self) -> Option<f64> {
+        self.cpu
+            .filter(|cpu| !cpu.is_zero())
+            .map(|cpu| crate::load::per_second(self.pairs, cpu))
     }
 }
 
@@ -71,17 +80,26 @@ pub fn measure(threads: usize, seconds: u64) -> Result<CryptoReport, CryptoError
         .map(|index| std::thread::spawn(move || sign_and_verify(index, duration)))
         .collect();
     let mut pairs = 0;
+    let mut cpu = Some(Duration::ZERO);
     for worker in workers {
-        pairs += worker.join().map_err(|_| CryptoError::Thread)??;
+        let (count, spent) = worker.join().map_err(|_| CryptoError::Thread)??;
+        pairs += count;
+        cpu = cpu.zip(spent).map(|(total, spent)| total + spent);
     }
     Ok(CryptoReport {
         threads,
         pairs,
         elapsed: started.elapsed(),
+        cpu,
     })
 }
 
-fn sign_and_verify(index: usize, duration: Duration) -> Result<u64, CryptoError> {
+/// Returns the pairs done and the CPU time the thread got.
+fn sign_and_verify(
+    index: usize,
+    duration: Duration,
+) -> Result<(u64, Option<Duration>), CryptoError> {
+    let cpu_start = crate::cpu::this_thread();
     let mut seed = [7u8; 32];
     seed[0] = u8::try_from(index % 256).unwrap_or(0);
     let key = SigningKey::from_bytes(&seed);
@@ -105,7 +123,10 @@ fn sign_and_verify(index: usize, duration: Duration) -> Result<u64, CryptoError>
             pairs += 1;
         }
     }
-    Ok(pairs)
+    let spent = crate::cpu::this_thread()
+        .zip(cpu_start)
+        .map(|(end, start)| end.saturating_sub(start));
+    Ok((pairs, spent))
 }
 
 #[cfg(test)]

@@ -12,8 +12,14 @@
 //! 2. [`load`] drives `GET /v1/secret/{id}` over N keep-alive connections for D seconds and
 //!    returns a [`load::LoadReport`].
 //! 3. [`crypto`] counts sign-and-verify pairs per second on all cores.
+//!
+//! [`memory_server`] runs the reference server's routes over the in-memory store with a vault
+//! created in the same process, because `guardrail-server serve --database memory://` starts
+//! with an empty store that no other process can add a vault to.
 
+pub mod cpu;
 pub mod crypto;
 pub mod load;
+pub mod memory_server;
 pub mod setup;
 pub mod target;

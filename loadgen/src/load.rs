@@ -21,14 +21,14 @@ use hdrhistogram::Histogram;
 use crate::setup::{Fixture, LoadMachine};
 use crate::target::ServerUrl;
 
-/// The most connections a run opens.
+/// Maximum connections of one run.
 pub const MAX_CONNECTIONS: usize = 256;
-/// The longest run, in seconds.
+/// Maximum duration of one run, in seconds.
 pub const MAX_DURATION_SECONDS: u64 = 300;
 /// Latencies above this many microseconds (60 s) are recorded as this value.
 const HIGHEST_LATENCY_MICROS: u64 = 60_000_000;
 
-/// How hard and how long to drive the server.
+/// Connection count and duration of a run.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadPlan {
     connections: usize,
@@ -66,32 +66,32 @@ impl LoadPlan {
         })
     }
 
-    /// The number of connections.
+    /// Returns the number of connections.
     pub fn connections(&self) -> usize {
         self.connections
     }
 }
 
-/// What a run measured.
+/// Measurements of one run.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
-    /// Wall time from the first request to the last answer.
+    /// Wall time from the first request to the last response.
     pub elapsed: Duration,
-    /// Answers by HTTP status.
+    /// Responses counted by HTTP status.
     pub statuses: BTreeMap<u16, u64>,
-    /// Requests that got no answer (connection refused, reset, timeout).
+    /// Requests that got no response (connection refused, reset, timed out).
     pub transport_errors: u64,
     /// Latency of every answered request, in microseconds.
     pub latency: Histogram<u64>,
 }
 
 impl LoadReport {
-    /// Answers with status 200.
+    /// Counts responses with status 200.
     pub fn ok(&self) -> u64 {
         self.statuses.get(&200).copied().unwrap_or(0)
     }
 
-    /// Answers with status 200 per second of wall time.
+    /// Computes responses with status 200 per second of wall time.
     pub fn ok_per_second(&self) -> f64 {
         per_second(self.ok(), self.elapsed)
     }
@@ -296,6 +296,49 @@ mod tests {
             "invalid duration `301` s: expected 1 to 300 s"
         );
         assert_eq!(LoadPlan::new(8, 0).unwrap_err(), InvalidPlan::Duration(0));
+    }
+
+    #[test]
+    fn histogram_bounds_are_accepted() {
+        let mut latency = histogram();
+        latency.saturating_record(HIGHEST_LATENCY_MICROS * 2);
+        assert!(latency.max() >= HIGHEST_LATENCY_MICROS);
+        assert!(latency.max() < HIGHEST_LATENCY_MICROS * 2);
+    }
+
+    #[test]
+    fn signed_headers_verify_with_core() {
+        use guardrail_core::request::{RequestSignature, verify_signature};
+
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let connection = Connection {
+            client: reqwest::Client::new(),
+            machine: LoadMachine {
+                id: "0b6c7a52-8a43-4d7e-9a55-3f4e0c2b1a90".to_owned(),
+                key: key.clone(),
+            },
+            url: "http://127.0.0.1:1/v1/secret/sk_abcdefghij".into(),
+            path: "/v1/secret/sk_abcdefghij".into(),
+        };
+        let hash = body_hash(b"");
+        let first = connection.sign(&hash).unwrap();
+        let second = connection.sign(&hash).unwrap();
+        assert_ne!(
+            first.nonce, second.nonce,
+            "every request gets a fresh nonce"
+        );
+
+        let timestamp = Timestamp::parse(first.timestamp.as_bytes()).unwrap();
+        let nonce = Nonce::parse(first.nonce.as_bytes()).unwrap();
+        let signature = RequestSignature::parse(first.signature.as_bytes()).unwrap();
+        let payload = signed_payload("GET", "/v1/secret/sk_abcdefghij", timestamp, &nonce, &hash);
+        assert_eq!(
+            verify_signature(&key.verifying_key(), &payload, &signature),
+            Ok(())
+        );
+        let other_path =
+            signed_payload("GET", "/v1/secret/sk_otherother", timestamp, &nonce, &hash);
+        assert!(verify_signature(&key.verifying_key(), &other_path, &signature).is_err());
     }
 
     #[test]

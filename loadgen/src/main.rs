@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use guardrail_loadgen::cpu;
 use guardrail_loadgen::crypto::{self, CryptoReport};
 use guardrail_loadgen::load::{self, LoadPlan, LoadReport};
 use guardrail_loadgen::setup::{self, OwnerKey};
@@ -20,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    // TODO: accept an existing machine identity (`identity.json` and `private.pem`) so that a
+    // run needs no owner key; now every run registers its own machines.
     /// Register machines with the owner key, drive `GET /v1/secret/{id}`, then measure the
     /// crypto bound and print both.
     Run {
@@ -44,9 +48,19 @@ enum Command {
         /// Worker threads of the load generator's runtime.
         #[arg(long, default_value_t = 1)]
         client_threads: usize,
+        /// The server's process id, to read the CPU time it spends under load from `/proc`.
+        #[arg(long, value_name = "PID")]
+        server_pid: Option<u32>,
         /// Seconds of the crypto measurement after the load (0 skips it).
         #[arg(long, default_value_t = 5)]
         crypto_seconds: u64,
+    },
+    /// Serve the reference server's routes over the in-memory store, with one pro vault created
+    /// in-process; prints `{"vaultId","ownerKey"}` first.
+    ServeMemory {
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18082")]
+        listen: String,
     },
     /// Measure sign-and-verify pairs per second alone.
     Crypto {
@@ -80,6 +94,8 @@ enum MainError {
     },
     #[error("invalid client thread count `{0}`: expected 1 to 64")]
     ClientThreads(usize),
+    #[error(transparent)]
+    MemoryServer(#[from] guardrail_loadgen::memory_server::MemoryServerError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -100,6 +116,10 @@ fn cpus() -> usize {
 
 fn run_cli(cli: Cli) -> Result<(), MainError> {
     match cli.command {
+        Command::ServeMemory { listen } => {
+            actix_web::rt::System::new()
+                .block_on(guardrail_loadgen::memory_server::serve(&listen))?;
+        }
         Command::Crypto { threads, seconds } => {
             let report = crypto::measure(threads.unwrap_or_else(cpus), seconds)?;
             print_crypto(&report);
@@ -112,6 +132,7 @@ fn run_cli(cli: Cli) -> Result<(), MainError> {
             duration,
             machines,
             client_threads,
+            server_pid,
             crypto_seconds,
         } => {
             let server = ServerUrl::parse(&url)?;
@@ -133,19 +154,60 @@ fn run_cli(cli: Cli) -> Result<(), MainError> {
                     server,
                     plan.connections()
                 );
-                Ok::<_, MainError>(load::run(&server, &fixture, plan).await?)
+                let before = CpuSample::take(server_pid);
+                let report = load::run(&server, &fixture, plan).await?;
+                let spent = CpuSample::take(server_pid).since(&before);
+                Ok::<_, MainError>((report, spent))
             })?;
             drop(runtime);
+            let (report, spent) = report;
             print_load(&report, connections, machines, client_threads);
+            let ok_per_cpu_second = spent.map(|(server, client)| {
+                println!(
+                    "cpu: server {:.1} s, load generator {:.1} s over {:.1} s of wall time",
+                    server.as_secs_f64(),
+                    client.as_secs_f64(),
+                    report.elapsed.as_secs_f64()
+                );
+                load::per_second(report.ok(), server + client)
+            });
             if crypto_seconds > 0 {
                 let bound = crypto::measure(cpus(), crypto_seconds)?;
                 print_crypto(&bound);
                 let ratio = report.ok_per_second() / bound.pairs_per_second().max(1.0);
-                println!("ratio: server ok/s / crypto pairs/s = {ratio:.3}");
+                println!("ratio (wall time): server ok/s / crypto pairs/s = {ratio:.3}");
+                if let Some((ok, pairs)) = ok_per_cpu_second.zip(bound.pairs_per_cpu_second()) {
+                    println!(
+                        "ratio (per CPU-second, server + load generator): {ok:.0} ok / {pairs:.0} pairs = {:.3}",
+                        ok / pairs.max(1.0)
+                    );
+                }
             }
         }
     }
     Ok(())
+}
+
+/// CPU time of the server (when its pid is known) and of this process.
+struct CpuSample {
+    server: Option<Duration>,
+    client: Option<Duration>,
+}
+
+impl CpuSample {
+    fn take(server_pid: Option<u32>) -> Self {
+        Self {
+            server: server_pid.and_then(cpu::process),
+            client: cpu::this_process(),
+        }
+    }
+
+    /// Computes the server's and this process's CPU time between `earlier` and `self`.
+    fn since(&self, earlier: &Self) -> Option<(Duration, Duration)> {
+        let server = self.server?.checked_sub(earlier.server?)?;
+        let client = self.client?.checked_sub(earlier.client?)?;
+        Some((server, client))
+    }
 }
 
 fn owner_key(file: Option<PathBuf>) -> Result<OwnerKey, MainError> {
@@ -200,4 +262,11 @@ fn print_crypto(report: &CryptoReport) {
         report.pairs,
         report.elapsed.as_secs_f64()
     );
+    if let Some(per_cpu) = report.pairs_per_cpu_second() {
+        println!(
+            "crypto per CPU-second: {per_cpu:.0} pairs; x {} cores = {:.0} pairs/s on an idle machine",
+            cpus(),
+            per_cpu * cpus() as f64
+        );
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::target::ServerUrl;
 
-/// The most machines one setup registers (the pro plan's default limit is 25).
+/// Maximum machines one setup registers (the pro plan's default limit is 25).
 pub const MAX_MACHINES: usize = 64;
 
 /// A vault owner's key, as printed by `guardrail-server vault create`. Not `Debug`, so that it
@@ -42,10 +42,10 @@ pub struct Fixture {
     pub secret_id: String,
 }
 
-/// A setup step that did not get the answer it needed.
+/// A setup step that did not get the response it needed.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// The request could not be sent or its answer not read.
+    /// The request could not be sent or its response not read.
     #[error("setup step `{step}` failed to reach the server: {source}")]
     Transport {
         /// The step.
@@ -53,7 +53,7 @@ pub enum SetupError {
         /// The cause.
         source: reqwest::Error,
     },
-    /// The server answered with an unexpected status or body.
+    /// The server responded with an unexpected status or body.
     #[error("setup step `{step}` got {status}: {body}")]
     Answer {
         /// The step.

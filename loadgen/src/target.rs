@@ -62,13 +62,13 @@ impl ServerUrl {
         Ok(Self(url))
     }
 
-    /// The URL of `path` (which starts with `/`) on this server.
+    /// Builds the URL of `path` (which starts with `/`) on this server.
     pub fn join(&self, path: &str) -> String {
         let base = self.0.as_str().trim_end_matches('/');
         format!("{base}{path}")
     }
 
-    /// The host as an address, when it is written as one.
+    /// Returns the host as an address, when it is written as one.
     pub fn ip(&self) -> Option<IpAddr> {
         match self.0.host()? {
             Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
