@@ -17,6 +17,8 @@
 
 mod bootstrap;
 mod guardrails;
+mod lifecycle_admin;
+mod postgres;
 mod replay;
 mod sdk;
 mod support;
