@@ -27,8 +27,8 @@ fn run_vault_command(server: &Server, action: &str, vault_id: &str) {
 
 #[test]
 fn suspended_owner_fails_step_one() {
-    // Every poll that runs while the owner is suspended is a failed authentication from
-    // 127.0.0.1, so the limit is raised to the maximum, above the 25 polls of 5 seconds.
+    // Every poll while the owner is suspended is a failed authentication from 127.0.0.1 (about
+    // 25 in 5 seconds), so the limit is raised to its maximum of 100.
     let server = Server::start(&["--lockout-failures", "100"]);
     let admin = server.create_vault("suspended", "pro", None);
     let machine = admin.active_machine(&server, "worker", json!({"days": 1}), Value::Null);
@@ -71,7 +71,7 @@ fn suspended_owner_fails_step_one() {
     });
     assert_eq!(resumed.body, json!({"value": "kept"}));
 
-    // The client saw only the generic 401; the audit log names step 1's reason.
+    // The client saw only the generic 401, but the audit log names the reason of step 1.
     let failures = admin.audit("auth_failure");
     let reasons: Vec<&str> = failures
         .iter()

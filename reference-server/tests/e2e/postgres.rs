@@ -99,7 +99,7 @@ fn replicas_share_state_nonces_and_lockouts() {
     let admin_b = admin_a.on(&replica_b);
     let vault = admin_a.vault_id.as_str();
 
-    // Each step runs on the other replica than the one before.
+    // The steps alternate between the replicas.
     let token = admin_a.issue("replicated", json!({"days": 1}), Value::Null);
     let machine = replica_b.register_new_machine(vault, &token.plaintext);
     admin_a.approve(&machine.id);
