@@ -6,7 +6,8 @@
 //! one test binary, so that the slow ones (the sweeper) run in parallel with the rest.
 //!
 //! Needs `sh`, `dash`, `openssl` (3.x) and `curl` on `PATH`. The SikkerKey SDK test also needs
-//! `GUARDRAIL_E2E_PYTHON`; see `sdk.rs`.
+//! `GUARDRAIL_E2E_PYTHON`; see `sdk.rs`. The PostgreSQL test runs two servers on one PostgreSQL
+//! database and is skipped unless `GUARDRAIL_TEST_POSTGRES_URL` is set; see `postgres.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,6 +18,8 @@
 
 mod bootstrap;
 mod guardrails;
+mod lifecycle_admin;
+mod postgres;
 mod replay;
 mod sdk;
 mod support;

@@ -2,8 +2,9 @@
 //! and a machine that signs its own requests.
 //!
 //! Every server listens on `localhost` (127.0.0.1 and ::1) on a free port, in its own temporary
-//! folder with its own SQLite database, and writes its standard output and error to files in
-//! that folder so that tests can search them.
+//! folder with its own SQLite database (or on a database URL that the test gives, such as a
+//! PostgreSQL database that several servers share). It writes its standard output and error to
+//! files in that folder so that tests can search them.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -58,6 +59,10 @@ pub struct Server {
     /// The port the server listens on.
     pub port: u16,
     extra_args: Vec<String>,
+    /// A database URL in place of the SQLite file in `dir`.
+    database: Option<String>,
+    /// Environment variables set on every start, such as `GUARDRAIL_SECRET_KEY`.
+    env: Vec<(String, String)>,
     starts: usize,
     http: Client,
 }
@@ -66,6 +71,12 @@ impl Server {
     /// Starts a server in a fresh temporary folder with `extra_args` added to `serve`, and waits
     /// until `/healthz` returns 200.
     pub fn start(extra_args: &[&str]) -> Self {
+        Self::start_with(None, &[], extra_args)
+    }
+
+    /// Starts a server like [`Server::start`], but on `database` (such as a PostgreSQL URL) when
+    /// it is given, and with the environment variables `env` set.
+    pub fn start_with(database: Option<&str>, env: &[(&str, &str)], extra_args: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("guardrail-e2e-")
             .tempdir()
@@ -75,6 +86,11 @@ impl Server {
             dir,
             port: 0,
             extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
+            database: database.map(str::to_owned),
+            env: env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
             starts: 0,
             http: Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -87,6 +103,9 @@ impl Server {
 
     /// Returns the database URL that this server and its subcommands use.
     pub fn database_url(&self) -> String {
+        if let Some(database) = &self.database {
+            return database.clone();
+        }
         format!("sqlite://{}", self.database_path().display())
     }
 
@@ -142,6 +161,7 @@ impl Server {
             .args(&self.extra_args)
             .current_dir(self.dir.path())
             .env_remove("GUARDRAIL_CONFIG")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -216,11 +236,13 @@ impl Server {
         all
     }
 
-    /// Runs `guardrail-server ARGS... --database URL` against this server's database.
+    /// Runs `guardrail-server ARGS... --database URL` against this server's database, with the
+    /// server's environment variables.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(SERVER_BIN)
             .args(args)
             .args(["--database", &self.database_url()])
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .current_dir(self.dir.path())
             .output()
             .expect("run guardrail-server")
@@ -338,6 +360,8 @@ pub struct Reply {
     pub status: u16,
     /// The `Content-Type` header, empty when absent.
     pub content_type: String,
+    /// All response headers.
+    pub headers: HeaderMap,
     /// The body as text.
     pub text: String,
     /// The body as JSON.
@@ -353,11 +377,13 @@ impl Reply {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let headers = response.headers().clone();
         let text = response.text().expect("read the response body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Self {
             status,
             content_type,
+            headers,
             text,
             body,
         }
@@ -399,6 +425,14 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// Returns the same vault's admin API on `server`, another replica on the same database.
+    pub fn on(&self, server: &Server) -> Self {
+        Self {
+            base: server.base_url(),
+            ..self.clone()
+        }
+    }
+
     /// Sends an admin request; `path` is relative to `/admin/v1`.
     pub fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
         let mut request = self
