@@ -91,7 +91,7 @@ pub async fn serve(listen: &str) -> Result<(), MemoryServerError> {
         sweep_now: Arc::new(Notify::new()),
     };
     let readiness: ReadinessCheck = Arc::new(|| Ok(()));
-    let _sweeper = sweeper::spawn(state.clone(), config.sweep_interval);
+    let _sweeper = sweeper::spawn(state.clone(), sweeper::holder_id(), config.sweep_interval);
     let metrics = web::Data::new(metrics);
     let factory = move || {
         let metrics = metrics.clone();
