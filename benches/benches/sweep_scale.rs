@@ -153,6 +153,7 @@ fn register(
             registered_at(),
         )
         .unwrap()
+        .value
 }
 
 fn public_key() -> MachinePublicKey {
@@ -171,7 +172,7 @@ fn drain(store: &dyn Store) -> (SweepReport, Vec<Duration>) {
         times.push(started.elapsed());
         total.expired += batch.expired;
         total.purged += batch.purged;
-        total.audit_entries += batch.audit_entries;
+        total.audit.extend(batch.audit);
         if batch.expired == 0 && batch.purged == 0 {
             return (total, times);
         }
