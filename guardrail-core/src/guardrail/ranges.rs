@@ -17,8 +17,8 @@
 //! 256 KiB. Sets whose ranges crowd into a few buckets stay correct and fall back to a binary
 //! search within those buckets.
 
-/// The number of ranges above which a [`RangeSet`] builds its bucket index. Below it a binary
-/// search takes at most four comparisons, which is cheaper than reading the index.
+/// The number of ranges above which a [`RangeSet`] builds its bucket index. Up to it a binary
+/// search takes at most five comparisons, so an index would save little and cost memory.
 pub(crate) const INDEX_MIN_RANGES: usize = 16;
 
 /// The maximum number of key bits that select a bucket: 65,536 buckets of 4 bytes.
