@@ -281,7 +281,9 @@ mod tests {
 
     /// Returns whether a linear scan of `ranges` finds `key`.
     fn scan<K: AddressKey>(ranges: &[(K, K)], key: K) -> bool {
-        ranges.iter().any(|(start, end)| *start <= key && key <= *end)
+        ranges
+            .iter()
+            .any(|(start, end)| *start <= key && key <= *end)
     }
 
     #[test]
@@ -312,7 +314,8 @@ mod tests {
     #[test]
     fn index_covers_whole_space() {
         // The first and last keys of the space share no prefix, so the buckets take the top bits.
-        let mut ranges: Vec<(u128, u128)> = (0..30_u128).map(|i| (i << 120, (i << 120) + 5)).collect();
+        let mut ranges: Vec<(u128, u128)> =
+            (0..30_u128).map(|i| (i << 120, (i << 120) + 5)).collect();
         ranges.push((u128::MAX - 1, u128::MAX));
         let set = RangeSet::from_ranges(ranges.clone());
         assert!(set.index.is_some());
