@@ -1,8 +1,9 @@
 //! The nine-step evaluation of a signed machine request.
 //!
-//! [`evaluate`] runs the steps in the documented order and stops at the first failure. It
-//! returns a [`Decision`] as data; the caller persists the audit events, increments the named
-//! failure counter and responds to the client. The caller also checks lockouts before calling it
+//! [`evaluate`] runs the steps in the documented order and stops at the first failure.
+//! [`evaluate_guardrails`] runs steps 1 to 7 alone, for a caller that wants to reject a blocked
+//! machine before it reads the request body. Both return the [`Decision`] as data; the caller
+//! persists the audit events, increments the named failure counter and responds to the client. The caller also checks lockouts before calling it
 //! ([`check_before_evaluation`](crate::lockout::check_before_evaluation)).
 //!
 //! | step | check | client sees | audit | counter |
@@ -79,12 +80,81 @@ pub struct Evaluation<'a> {
 
 /// Evaluates one signed request through the nine steps and returns the decision.
 ///
-/// Each step is one early return below, in the documented order.
+/// Runs [`evaluate_guardrails`] (steps 1 to 7), then the signature (step 8) and the route
+/// authorization (step 9), each one early return in the documented order.
 pub fn evaluate(input: &Evaluation<'_>) -> Decision {
-    // An IPv4-mapped IPv6 source is matched as the IPv4 address it carries, by every step.
-    let source = input.source.map(|address| address.to_canonical());
-    let header_id = input.request.machine_id();
+    let machine = match evaluate_guardrails(input) {
+        Ok(machine) => machine,
+        Err(decision) => return decision,
+    };
+    let source = canonical_source(input);
     let deny = |step: Step, reason: DenyReason| denial(input, source, step, reason);
+
+    // Step 8: signature, timestamp and nonce, on the transport clock. The nonce store is called
+    // only after the signature and the timestamp passed.
+    let verified = input.request.verify(
+        machine.id,
+        machine.public_key.verifying_key(),
+        input.transport_now,
+        input.config.max_skew,
+        input.nonces,
+    );
+    if let Err(error) = verified {
+        return deny(Step::Signature, signature_reason(error));
+    }
+
+    // Step 9: route authorization by the server's grants and policies.
+    if let RouteDecision::Deny(denial) = input.routes.authorize(machine, input.route) {
+        let mut decision = deny(
+            Step::RouteAuthorization,
+            DenyReason::Route {
+                route: input.route.clone(),
+                reason: denial.reason,
+            },
+        );
+        decision.status = denial.status.code();
+        decision.client_message = Some(match denial.status {
+            DenialStatus::Forbidden => ACCESS_DENIED,
+            DenialStatus::NotFound => NOT_FOUND,
+        });
+        return decision;
+    }
+
+    Decision {
+        outcome: Outcome::Allow {
+            machine: machine.id,
+        },
+        status: 200,
+        client_message: None,
+        audit_events: Vec::new(),
+        rate_limit: None,
+        source,
+    }
+}
+
+/// Runs steps 1 to 7: the owner, the vault-wide allowlist, the machine's state and expiry, and
+/// the machine's three guardrail axes. Returns the machine when they all pass.
+///
+/// None of these steps reads the body hash, the signature or the nonce store. A caller can
+/// therefore parse the headers with an empty body, run this before it reads the request body, and
+/// reject a blocked machine without reading it. If this passes, the caller parses the request
+/// again with its body and calls [`evaluate`], which runs steps 1 to 7 again before steps 8 and 9.
+///
+/// # Errors
+///
+/// Returns the denial of the first step that fails, exactly as [`evaluate`] would return it.
+#[expect(
+    clippy::result_large_err,
+    reason = "the denial goes straight to the caller once per request, and a box would add an allocation to it"
+)]
+pub fn evaluate_guardrails<'a>(input: &Evaluation<'a>) -> Result<&'a Machine, Decision> {
+    let source = canonical_source(input);
+    let header_id = input.request.machine_id();
+    #[expect(
+        clippy::result_large_err,
+        reason = "the closure only wraps the denial that this function returns"
+    )]
+    let deny = |step: Step, reason: DenyReason| Err(denial(input, source, step, reason));
 
     // Step 1: the vault owner's account is active. Without a record there is no vault and no
     // owner to check, and the request fails at step 3.
@@ -199,46 +269,13 @@ pub fn evaluate(input: &Evaluation<'_>) -> Decision {
         return deny(Step::MachineTimeWindow, reason);
     }
 
-    // Step 8: signature, timestamp and nonce, on the transport clock. The nonce store is called
-    // only after the signature and the timestamp passed.
-    let verified = input.request.verify(
-        machine.id,
-        machine.public_key.verifying_key(),
-        input.transport_now,
-        input.config.max_skew,
-        input.nonces,
-    );
-    if let Err(error) = verified {
-        return deny(Step::Signature, signature_reason(error));
-    }
+    Ok(machine)
+}
 
-    // Step 9: route authorization by the server's grants and policies.
-    if let RouteDecision::Deny(denial) = input.routes.authorize(machine, input.route) {
-        let mut decision = deny(
-            Step::RouteAuthorization,
-            DenyReason::Route {
-                route: input.route.clone(),
-                reason: denial.reason,
-            },
-        );
-        decision.status = denial.status.code();
-        decision.client_message = Some(match denial.status {
-            DenialStatus::Forbidden => ACCESS_DENIED,
-            DenialStatus::NotFound => NOT_FOUND,
-        });
-        return decision;
-    }
-
-    Decision {
-        outcome: Outcome::Allow {
-            machine: machine.id,
-        },
-        status: 200,
-        client_message: None,
-        audit_events: Vec::new(),
-        rate_limit: None,
-        source,
-    }
+/// Returns the client address as every step matches it: an IPv4-mapped IPv6 source becomes the
+/// IPv4 address it carries.
+fn canonical_source(input: &Evaluation<'_>) -> Option<IpAddr> {
+    input.source.map(|address| address.to_canonical())
 }
 
 /// Maps a step 8 error to its deny reason.

@@ -110,5 +110,5 @@ pub mod request;
 pub mod sweep;
 pub mod token;
 
-pub use evaluate::{Decision, Evaluation, evaluate};
+pub use evaluate::{Decision, Evaluation, evaluate, evaluate_guardrails};
 pub use request::SignedRequest;

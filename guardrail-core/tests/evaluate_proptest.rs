@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use ed25519_dalek::{Signer as _, SigningKey};
 use guardrail_core::evaluate::{
     Evaluation, EvaluationConfig, MachineRecord, MachineRoute, RouteAuthorizer, RouteDecision,
-    evaluate,
+    Step, evaluate, evaluate_guardrails,
 };
 use guardrail_core::guardrail::geo::UndeterminedReason;
 use guardrail_core::guardrail::{
@@ -327,6 +327,32 @@ proptest! {
         } else {
             prop_assert!(decision.failed_step().is_some());
             prop_assert!([401, 403, 404, 503].contains(&decision.status));
+        }
+
+        // Steps 1 to 7 alone return the same denial, or pass when the full evaluation got past
+        // them. They read no nonce, so a third run sees the same result.
+        let guardrails = evaluate_guardrails(&Evaluation {
+            now,
+            transport_now: now,
+            source,
+            request: &request,
+            record: Some(MachineRecord { machine: &machine, vault: &vault, owner: &owner }),
+            route: &route,
+            countries: &Resolver,
+            nonces: &nonces,
+            routes: &AllowAll,
+            config: EvaluationConfig::default(),
+        });
+        match guardrails {
+            Ok(passed) => {
+                prop_assert_eq!(passed.id, machine.id);
+                let later = matches!(
+                    decision.failed_step(),
+                    None | Some(Step::Signature | Step::RouteAuthorization)
+                );
+                prop_assert!(later, "failed at {:?}", decision.failed_step());
+            }
+            Err(early) => prop_assert_eq!(early, decision),
         }
     }
 

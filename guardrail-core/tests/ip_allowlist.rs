@@ -273,4 +273,38 @@ proptest! {
             }
         }
     }
+
+    /// Lists of narrow networks keep more than 16 ranges after merging, so the lookup goes
+    /// through the bucket index.
+    #[test]
+    fn indexed_lookup_agrees_with_linear_scan(
+        entries in proptest::collection::vec(
+            prop_oneof![
+                (0_u32..65_536, 22_u8..=32).prop_map(|(low, prefix)| {
+                    let bits = 0x0a00_0000 | low;
+                    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                    format!("{}/{prefix}", std::net::Ipv4Addr::from(bits & mask))
+                }),
+                (0_u128..65_536, 118_u8..=128).prop_map(|(low, prefix)| {
+                    let bits = 0x2001_0db8_u128 << 96 | low;
+                    let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                    format!("{}/{prefix}", std::net::Ipv6Addr::from(bits & mask))
+                }),
+            ],
+            80..300,
+        ),
+        probes in proptest::collection::vec(0_u32..65_536, 256),
+    ) {
+        let list = IpAllowlist::parse(&entries).unwrap();
+        let networks: Vec<Cidr> = entries.iter().map(|e| e.parse().unwrap()).collect();
+        prop_assert!(list.merged_range_count() > 2 * 16, "{} ranges", list.merged_range_count());
+        for low in probes {
+            let v4 = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 | low));
+            let v6 = IpAddr::V6(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(low)));
+            for probe in [v4, v6] {
+                let naive = networks.iter().any(|network| network.contains(probe));
+                prop_assert_eq!(list.contains(probe), naive, "probe {}", probe);
+            }
+        }
+    }
 }
