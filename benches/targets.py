@@ -37,7 +37,7 @@ def main():
             return times[numerator] / times[denominator]
         return None
 
-    for name in ("decision/axes_steps_4_to_7", "decision/evaluate_without_signature"):
+    for name in ("decision/evaluate_guardrails_allowed", "decision/axes_steps_4_to_7"):
         if name in times:
             checks.append((f"{name}, median (ns)", times[name], 250.0, "<="))
     checks.append(("evaluate_with_signature / bare_verify_strict",
@@ -47,7 +47,7 @@ def main():
         checks.append((f"{family}: 10,000 entries / 1 entry (hit)",
                        ratio(f"{family}/hit/10000", f"{family}/hit/1"), 2.0, "<="))
     for cedar in ("cedar/is_authorized", "cedar/build_and_authorize"):
-        for ours in ("decision/axes_steps_4_to_7", "decision/evaluate_without_signature"):
+        for ours in ("decision/evaluate_guardrails_allowed", "decision/axes_steps_4_to_7"):
             checks.append((f"{cedar} / {ours.split('/')[1]}", ratio(cedar, ours), 10.0, ">="))
 
     for description, value, limit, comparison in checks:
