@@ -756,6 +756,25 @@ impl SecretStore for MemoryStore {
         Ok(())
     }
 
+    fn record_secret_read_audited(
+        &self,
+        machine_id: &MachineId,
+        secret_id: &SecretId,
+        version: u64,
+        audit: &AuditEvent,
+    ) -> StoreResult<AuditRecord> {
+        let mut state = self.lock()?;
+        if !state.machines.contains_key(machine_id) {
+            return Err(StoreError::not_found("machine", machine_id));
+        }
+        let entry = state
+            .reads
+            .entry((*machine_id, secret_id.clone()))
+            .or_insert(version);
+        *entry = (*entry).max(version);
+        Ok(state.append_record(audit))
+    }
+
     fn last_read_versions(
         &self,
         machine_id: &MachineId,

@@ -694,6 +694,78 @@ pub fn secret_reads_keep_newest_version(store: &dyn Store) {
     assert!(matches!(unknown, StoreError::NotFound(_)), "{unknown}");
 }
 
+pub fn secret_reads_repeat_same_version(store: &dyn Store) {
+    let (_, machine, secret) = setup_dependents(store, 1);
+    for _ in 0..3 {
+        store
+            .record_secret_read(&machine.id, &secret.id, 2, t0())
+            .unwrap();
+    }
+    let versions = store
+        .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![(secret.id.clone(), 2)]);
+
+    store
+        .record_secret_read(&machine.id, &secret.id, 4, t0() + hours(1))
+        .unwrap();
+    let versions = store
+        .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![(secret.id.clone(), 4)]);
+}
+
+pub fn audited_secret_read_writes_both(store: &dyn Store) {
+    let (vault, machine, secret) = setup_dependents(store, 1);
+    let read_entries = |store: &dyn Store| {
+        store
+            .query_audit(&AuditQuery {
+                action: Some(AuditAction::SecretRead),
+                ..AuditQuery::newest(vault.id.clone(), 100)
+            })
+            .unwrap()
+    };
+
+    let first = event(&vault.id, machine.id, AuditAction::SecretRead, t0());
+    let record = store
+        .record_secret_read_audited(&machine.id, &secret.id, 3, &first)
+        .unwrap();
+    assert_stored(store, &record, AuditAction::SecretRead);
+    let versions = store
+        .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![(secret.id.clone(), 3)]);
+
+    // An older version keeps the newer one, and the read is still audited.
+    let older = event(
+        &vault.id,
+        machine.id,
+        AuditAction::SecretRead,
+        t0() + hours(1),
+    );
+    let second = store
+        .record_secret_read_audited(&machine.id, &secret.id, 2, &older)
+        .unwrap();
+    assert_stored(store, &second, AuditAction::SecretRead);
+    let versions = store
+        .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![(secret.id.clone(), 3)]);
+    assert_eq!(read_entries(store).len(), 2);
+
+    // An unknown machine writes neither the version nor the entry.
+    let unknown_event = event(&vault.id, machine_id(99), AuditAction::SecretRead, t0());
+    let unknown = store
+        .record_secret_read_audited(&machine_id(99), &secret.id, 1, &unknown_event)
+        .unwrap_err();
+    assert!(matches!(unknown, StoreError::NotFound(_)), "{unknown}");
+    assert_eq!(read_entries(store).len(), 2);
+    let versions = store
+        .last_read_versions(&machine_id(99), std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![]);
+}
+
 pub fn audit_query_filters_newest_first(store: &dyn Store) {
     let vault = create_vault(store, 1, Plan::Pro, 5);
     let other = create_vault(store, 2, Plan::Pro, 5);

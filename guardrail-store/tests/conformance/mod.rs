@@ -31,6 +31,8 @@ macro_rules! conformance_tests {
             sweep_marks_once_then_purges,
             projects_secrets_and_grants,
             secret_reads_keep_newest_version,
+            secret_reads_repeat_same_version,
+            audited_secret_read_writes_both,
             audit_query_filters_newest_first,
             blocked_events_coalesce,
             nonce_insert_if_absent,
