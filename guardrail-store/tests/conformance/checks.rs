@@ -592,6 +592,66 @@ pub fn sweep_marks_once_then_purges(store: &dyn Store) {
     assert_eq!(rest.expired, 1);
 }
 
+pub fn sweep_follows_expiry_changes(store: &dyn Store) {
+    let vault = create_vault(store, 1, Plan::Pro, 5);
+    let owner = vault.owner_id.clone();
+    let extended = register(store, &vault, 1, 24);
+    let revoked = register(store, &vault, 2, 24);
+    let reverted = register(store, &vault, 3, 24);
+    let state_of = |machine: &guardrail_core::machine::Machine| {
+        store
+            .get_machine(&vault.id, &machine.id)
+            .unwrap()
+            .map(|stored| stored.state)
+    };
+    let extend_to = |machine: &guardrail_core::machine::Machine, expiry_hours: i64| {
+        let request = ExtendRequest {
+            new_expires_at: t0() + hours(expiry_hours),
+            reason: None,
+            applied_by: owner.clone(),
+        };
+        store
+            .extend_machine(&vault.id, &machine.id, &request, t0())
+            .unwrap();
+    };
+    extend_to(&extended, 72);
+    extend_to(&reverted, 48);
+    extend_to(&reverted, 96);
+    store
+        .revert_extension(&vault.id, &reverted.id, &owner, t0())
+        .unwrap();
+
+    // Only the machine left at its first expiry is due.
+    let first = store.sweep(t0() + hours(30), 100).unwrap();
+    assert_eq!(first.expired, 1);
+    assert_eq!(state_of(&revoked), Some(MachineState::Expired));
+    assert_eq!(state_of(&extended), Some(MachineState::Pending));
+    assert_eq!(state_of(&reverted), Some(MachineState::Pending));
+
+    // A deleted machine is never swept again, and the others are purged 30 days after the
+    // expiry they have now, not the one they were registered with.
+    store
+        .revoke_machine(&vault.id, &revoked.id, &owner, t0() + hours(31))
+        .unwrap();
+    let days_30 = chrono::TimeDelta::days(30);
+    let marking = store.sweep(t0() + hours(24) + days_30, 100).unwrap();
+    assert_eq!(marking.expired, 2);
+    assert_eq!(marking.purged, 0);
+    assert_eq!(state_of(&extended), Some(MachineState::Expired));
+    assert_eq!(state_of(&reverted), Some(MachineState::Expired));
+
+    let purge_reverted = store.sweep(t0() + hours(48) + days_30, 100).unwrap();
+    assert_eq!(purge_reverted.purged, 1);
+    assert_eq!(state_of(&reverted), None);
+    assert_eq!(state_of(&extended), Some(MachineState::Expired));
+
+    let purge_extended = store.sweep(t0() + hours(72) + days_30, 100).unwrap();
+    assert_eq!(purge_extended.purged, 1);
+    assert_eq!(state_of(&extended), None);
+    let after = store.sweep(t0() + hours(72) + days_30, 100).unwrap();
+    assert_eq!(after, Default::default());
+}
+
 pub fn projects_secrets_and_grants(store: &dyn Store) {
     let (vault, machine, secret) = setup_dependents(store, 1);
     let project = store.machine_projects(&machine.id).unwrap();

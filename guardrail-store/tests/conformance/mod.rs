@@ -29,6 +29,7 @@ macro_rules! conformance_tests {
             extend_and_revert_persist_chain,
             revoke_deletes_dependents,
             sweep_marks_once_then_purges,
+            sweep_follows_expiry_changes,
             projects_secrets_and_grants,
             secret_reads_keep_newest_version,
             secret_reads_repeat_same_version,
