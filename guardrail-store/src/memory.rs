@@ -1,8 +1,10 @@
 //! The in-memory backend, for tests and for embedding the engine without a database.
 //!
 //! All state sits behind one mutex, so every operation is atomic and serialised. Nothing
-//! survives the process. Queries scan maps instead of using indexes, which suits the small
-//! data sets of tests and embedded use.
+//! survives the process. Most queries scan maps instead of using indexes, which suits the small
+//! data sets of tests and embedded use. The sweep is the exception: it runs on a timer whatever
+//! the data set, so machines are also indexed by expiry, and a sweep reads only the machines
+//! that are due.
 //!
 //! # Bounds
 //!
@@ -12,7 +14,7 @@
 //! When the coalescing table is full, the least recently repeated key is forgotten, which only
 //! means its next block starts a new audit entry.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -74,6 +76,12 @@ struct State {
     tokens: HashMap<TokenId, BootstrapToken>,
     token_by_hash: HashMap<[u8; 32], TokenId>,
     machines: HashMap<MachineId, Machine>,
+    /// Every machine as `(expires_at, id)`, for finding the machines due for purge.
+    /// Kept in step with `machines` by [`State::put_machine`] and [`State::remove_machine`].
+    by_expiry: BTreeSet<(DateTime<Utc>, MachineId)>,
+    /// The machines not yet marked expired, as `(expires_at, id)`, for finding the machines
+    /// due for marking. Kept in step like `by_expiry`.
+    unmarked_by_expiry: BTreeSet<(DateTime<Utc>, MachineId)>,
     /// Machines per vault, so that registration counts slots without a scan.
     machine_counts: HashMap<VaultId, u32>,
     chains: HashMap<MachineId, ExtensionChain>,
@@ -140,13 +148,33 @@ impl State {
             .ok_or_else(|| StoreError::not_found("machine", machine_id))
     }
 
+    /// Stores `machine`, replacing the stored one with its id, and updates the expiry indexes.
+    fn put_machine(&mut self, machine: Machine) {
+        if let Some(old) = self.machines.get(&machine.id) {
+            let key = (old.expires_at, old.id);
+            self.by_expiry.remove(&key);
+            self.unmarked_by_expiry.remove(&key);
+        }
+        let key = (machine.expires_at, machine.id);
+        self.by_expiry.insert(key);
+        if machine.state != MachineState::Expired {
+            self.unmarked_by_expiry.insert(key);
+        }
+        self.machines.insert(machine.id, machine);
+    }
+
     fn remove_machine(&mut self, machine_id: &MachineId) -> bool {
         let removed = self.machines.remove(machine_id);
-        if let Some(machine) = &removed
-            && let Some(count) = self.machine_counts.get_mut(&machine.vault_id)
-        {
-            *count = count.saturating_sub(1);
+        if let Some(machine) = &removed {
+            let key = (machine.expires_at, machine.id);
+            self.by_expiry.remove(&key);
+            self.unmarked_by_expiry.remove(&key);
+            if let Some(count) = self.machine_counts.get_mut(&machine.vault_id) {
+                *count = count.saturating_sub(1);
+            }
         }
+        // TODO: these three scans cost a purge time in proportion to all memberships, grants
+        // and reads, not to the purged machine's own.
         self.chains.remove(machine_id);
         self.members.retain(|(_, member)| member != machine_id);
         self.grants.retain(|(_, grantee)| grantee != machine_id);
@@ -381,7 +409,7 @@ impl MachineStore for MemoryStore {
         state
             .tokens
             .insert(registration.token.id.clone(), registration.token);
-        state.machines.insert(machine.id, machine.clone());
+        state.put_machine(machine.clone());
         *state
             .machine_counts
             .entry(machine.vault_id.clone())
@@ -441,7 +469,7 @@ impl MachineStore for MemoryStore {
         let (changed, event) = decide(stored.clone())?;
         stored.state = changed.state;
         stored.guardrails = changed.guardrails;
-        state.machines.insert(stored.id, stored.clone());
+        state.put_machine(stored.clone());
         Ok(Audited {
             audit: state.append_record(&event),
             value: stored,
@@ -484,7 +512,7 @@ impl MachineStore for MemoryStore {
         let chain = state.chains.get(machine_id).cloned().unwrap_or_default();
         let update = decide(stored.clone(), chain)?;
         stored.expires_at = update.machine.expires_at;
-        state.machines.insert(stored.id, stored.clone());
+        state.put_machine(stored.clone());
         state.chains.insert(stored.id, update.chain.clone());
         Ok(Audited {
             audit: state.append_record(&update.event),
@@ -496,20 +524,29 @@ impl MachineStore for MemoryStore {
         let purge_before = purge_cutoff(now);
         let mut state = self.lock()?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let due = |filter: &dyn Fn(&Machine) -> bool| {
-            let mut machines: Vec<&Machine> =
-                state.machines.values().filter(|m| filter(m)).collect();
-            machines.sort_by_key(|m| (m.expires_at, m.id));
-            machines.truncate(limit);
-            machines
+        // Both indexes are ordered by `(expires_at, id)`, so each batch is a prefix: the
+        // sweep reads only the machines it returns, plus one entry that ends each prefix.
+        let due = |index: &BTreeSet<(DateTime<Utc>, MachineId)>, cutoff: DateTime<Utc>| {
+            index
+                .iter()
+                .take_while(|(expires_at, _)| *expires_at <= cutoff)
+                .take(limit)
+                .map(|(_, id)| *id)
+                .collect::<Vec<_>>()
         };
+        let due_expire = due(&state.unmarked_by_expiry, now);
+        let due_purge = due(&state.by_expiry, purge_before);
         let mut candidates: Vec<(Machine, OwnerId)> = Vec::new();
-        let due_expire = due(&|m| m.state != MachineState::Expired && m.expires_at <= now);
-        let due_purge = due(&|m| m.expires_at <= purge_before);
-        for machine in due_expire.into_iter().chain(due_purge) {
-            if candidates.iter().any(|(seen, _)| seen.id == machine.id) {
+        let mut seen = HashSet::new();
+        for machine_id in due_expire.into_iter().chain(due_purge) {
+            if !seen.insert(machine_id) {
                 continue;
             }
+            let machine = state.machines.get(&machine_id).ok_or_else(|| {
+                StoreError::backend(format!(
+                    "expiry index lists machine `{machine_id}`, which is not stored"
+                ))
+            })?;
             let owner_id = vault_of(&state, &machine.vault_id)?.owner_id.clone();
             candidates.push((machine.clone(), owner_id));
         }
@@ -517,10 +554,12 @@ impl MachineStore for MemoryStore {
 
         let mut report = SweepReport::default();
         for machine_id in &plan.expire {
-            if let Some(machine) = state.machines.get_mut(machine_id)
+            if let Some(machine) = state.machines.get(machine_id)
                 && machine.state != MachineState::Expired
             {
-                machine.state = MachineState::Expired;
+                let mut marked = machine.clone();
+                marked.state = MachineState::Expired;
+                state.put_machine(marked);
                 report.expired += 1;
             }
         }
@@ -754,6 +793,25 @@ impl SecretStore for MemoryStore {
             .or_insert(version);
         *entry = (*entry).max(version);
         Ok(())
+    }
+
+    fn record_secret_read_audited(
+        &self,
+        machine_id: &MachineId,
+        secret_id: &SecretId,
+        version: u64,
+        audit: &AuditEvent,
+    ) -> StoreResult<AuditRecord> {
+        let mut state = self.lock()?;
+        if !state.machines.contains_key(machine_id) {
+            return Err(StoreError::not_found("machine", machine_id));
+        }
+        let entry = state
+            .reads
+            .entry((*machine_id, secret_id.clone()))
+            .or_insert(version);
+        *entry = (*entry).max(version);
+        Ok(state.append_record(audit))
     }
 
     fn last_read_versions(

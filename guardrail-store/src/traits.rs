@@ -605,7 +605,8 @@ pub trait SecretStore {
     fn granted_secrets(&self, machine_id: &MachineId) -> StoreResult<Vec<SecretId>>;
 
     /// Records that a machine read `version` of a secret. An older version never replaces a
-    /// newer one.
+    /// newer one. When the stored version is already `version` or newer, nothing is written:
+    /// the SQL backends then check with a read and take no write lock.
     ///
     /// # Errors
     ///
@@ -617,6 +618,24 @@ pub trait SecretStore {
         version: u64,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    /// Records that a machine read `version` of a secret, at `audit.at`, and appends `audit`
+    /// (its `secret_read` entry) atomically: both are written or neither is. As in
+    /// [`SecretStore::record_secret_read`], an older version never replaces a newer one, and the
+    /// entry is appended either way. Returns the entry as stored. The SQL backends write both in
+    /// one transaction, so a read costs one commit instead of two.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] for an unknown machine, [`StoreError::Unavailable`] or
+    /// [`StoreError::Backend`] when the database fails; then nothing was written.
+    fn record_secret_read_audited(
+        &self,
+        machine_id: &MachineId,
+        secret_id: &SecretId,
+        version: u64,
+        audit: &AuditEvent,
+    ) -> StoreResult<AuditRecord>;
 
     /// Returns the version of each listed secret that the machine last read; secrets it never
     /// read are absent from the result.

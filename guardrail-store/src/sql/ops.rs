@@ -870,18 +870,35 @@ impl<B: SqlBackend> SecretStore for SqlStore<B> {
         version: u64,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let version = i64::try_from(version).map_err(|_| {
-            StoreError::conflict(format!("secret version `{version}` is out of range"))
+        let version = read_version_param(version)?;
+        // Most reads repeat the version already recorded. Checking first with a read keeps
+        // them off the write lock and out of the commit (and fsync) queue.
+        let stored = self.backend.read(&mut |tx| {
+            tx.query_one(
+                "SELECT version FROM secret_reads WHERE machine_id = $1 AND secret_id = $2",
+                &params![machine_id.to_string(), secret_id.as_str()],
+            )?
+            .map(|row| row.int(0))
+            .transpose()
         })?;
+        if stored.is_some_and(|stored| stored >= version) {
+            return Ok(());
+        }
+        self.backend
+            .write(&mut |tx| upsert_read_version(tx, machine_id, secret_id, version, now))
+    }
+
+    fn record_secret_read_audited(
+        &self,
+        machine_id: &MachineId,
+        secret_id: &SecretId,
+        version: u64,
+        audit: &AuditEvent,
+    ) -> StoreResult<AuditRecord> {
+        let version = read_version_param(version)?;
         self.backend.write(&mut |tx| {
-            tx.execute(
-                "INSERT INTO secret_reads (machine_id, secret_id, version, read_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (machine_id, secret_id) DO UPDATE \
-                 SET version = excluded.version, read_at = excluded.read_at \
-                 WHERE secret_reads.version < excluded.version",
-                &params![machine_id.to_string(), secret_id.as_str(), version, now],
-            )?;
-            Ok(())
+            upsert_read_version(tx, machine_id, secret_id, version, audit.at)?;
+            insert_audit_record(tx, audit)
         })
     }
 
@@ -909,6 +926,30 @@ impl<B: SqlBackend> SecretStore for SqlStore<B> {
             Ok(versions)
         })
     }
+}
+
+fn read_version_param(version: u64) -> StoreResult<i64> {
+    i64::try_from(version)
+        .map_err(|_| StoreError::conflict(format!("secret version `{version}` is out of range")))
+}
+
+/// Stores the version a machine read, unless the stored one is the same or newer. The
+/// machine's foreign key makes an unknown machine fail.
+fn upsert_read_version(
+    tx: &mut dyn Tx,
+    machine_id: &MachineId,
+    secret_id: &SecretId,
+    version: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO secret_reads (machine_id, secret_id, version, read_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (machine_id, secret_id) DO UPDATE \
+         SET version = excluded.version, read_at = excluded.read_at \
+         WHERE secret_reads.version < excluded.version",
+        &params![machine_id.to_string(), secret_id.as_str(), version, now],
+    )?;
+    Ok(())
 }
 
 /// Converts an expected secret version and its successor to the signed integers SQL stores.

@@ -592,6 +592,66 @@ pub fn sweep_marks_once_then_purges(store: &dyn Store) {
     assert_eq!(rest.expired, 1);
 }
 
+pub fn sweep_follows_expiry_changes(store: &dyn Store) {
+    let vault = create_vault(store, 1, Plan::Pro, 5);
+    let owner = vault.owner_id.clone();
+    let extended = register(store, &vault, 1, 24);
+    let revoked = register(store, &vault, 2, 24);
+    let reverted = register(store, &vault, 3, 24);
+    let state_of = |machine: &guardrail_core::machine::Machine| {
+        store
+            .get_machine(&vault.id, &machine.id)
+            .unwrap()
+            .map(|stored| stored.state)
+    };
+    let extend_to = |machine: &guardrail_core::machine::Machine, expiry_hours: i64| {
+        let request = ExtendRequest {
+            new_expires_at: t0() + hours(expiry_hours),
+            reason: None,
+            applied_by: owner.clone(),
+        };
+        store
+            .extend_machine(&vault.id, &machine.id, &request, t0())
+            .unwrap();
+    };
+    extend_to(&extended, 72);
+    extend_to(&reverted, 48);
+    extend_to(&reverted, 96);
+    store
+        .revert_extension(&vault.id, &reverted.id, &owner, t0())
+        .unwrap();
+
+    // Only the machine left at its first expiry is due.
+    let first = store.sweep(t0() + hours(30), 100).unwrap();
+    assert_eq!(first.expired, 1);
+    assert_eq!(state_of(&revoked), Some(MachineState::Expired));
+    assert_eq!(state_of(&extended), Some(MachineState::Pending));
+    assert_eq!(state_of(&reverted), Some(MachineState::Pending));
+
+    // A deleted machine is never swept again, and the others are purged 30 days after the
+    // expiry they have now, not the one they were registered with.
+    store
+        .revoke_machine(&vault.id, &revoked.id, &owner, t0() + hours(31))
+        .unwrap();
+    let days_30 = chrono::TimeDelta::days(30);
+    let marking = store.sweep(t0() + hours(24) + days_30, 100).unwrap();
+    assert_eq!(marking.expired, 2);
+    assert_eq!(marking.purged, 0);
+    assert_eq!(state_of(&extended), Some(MachineState::Expired));
+    assert_eq!(state_of(&reverted), Some(MachineState::Expired));
+
+    let purge_reverted = store.sweep(t0() + hours(48) + days_30, 100).unwrap();
+    assert_eq!(purge_reverted.purged, 1);
+    assert_eq!(state_of(&reverted), None);
+    assert_eq!(state_of(&extended), Some(MachineState::Expired));
+
+    let purge_extended = store.sweep(t0() + hours(72) + days_30, 100).unwrap();
+    assert_eq!(purge_extended.purged, 1);
+    assert_eq!(state_of(&extended), None);
+    let after = store.sweep(t0() + hours(72) + days_30, 100).unwrap();
+    assert_eq!(after, Default::default());
+}
+
 pub fn projects_secrets_and_grants(store: &dyn Store) {
     let (vault, machine, secret) = setup_dependents(store, 1);
     let project = store.machine_projects(&machine.id).unwrap();
@@ -692,6 +752,78 @@ pub fn secret_reads_keep_newest_version(store: &dyn Store) {
         .record_secret_read(&machine_id(99), &secret.id, 1, t0())
         .unwrap_err();
     assert!(matches!(unknown, StoreError::NotFound(_)), "{unknown}");
+}
+
+pub fn secret_reads_repeat_same_version(store: &dyn Store) {
+    let (_, machine, secret) = setup_dependents(store, 1);
+    for _ in 0..3 {
+        store
+            .record_secret_read(&machine.id, &secret.id, 2, t0())
+            .unwrap();
+    }
+    let versions = store
+        .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![(secret.id.clone(), 2)]);
+
+    store
+        .record_secret_read(&machine.id, &secret.id, 4, t0() + hours(1))
+        .unwrap();
+    let versions = store
+        .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![(secret.id.clone(), 4)]);
+}
+
+pub fn audited_secret_read_writes_both(store: &dyn Store) {
+    let (vault, machine, secret) = setup_dependents(store, 1);
+    let read_entries = |store: &dyn Store| {
+        store
+            .query_audit(&AuditQuery {
+                action: Some(AuditAction::SecretRead),
+                ..AuditQuery::newest(vault.id.clone(), 100)
+            })
+            .unwrap()
+    };
+
+    let first = event(&vault.id, machine.id, AuditAction::SecretRead, t0());
+    let record = store
+        .record_secret_read_audited(&machine.id, &secret.id, 3, &first)
+        .unwrap();
+    assert_stored(store, &record, AuditAction::SecretRead);
+    let versions = store
+        .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![(secret.id.clone(), 3)]);
+
+    // An older version keeps the newer one, and the read is still audited.
+    let older = event(
+        &vault.id,
+        machine.id,
+        AuditAction::SecretRead,
+        t0() + hours(1),
+    );
+    let second = store
+        .record_secret_read_audited(&machine.id, &secret.id, 2, &older)
+        .unwrap();
+    assert_stored(store, &second, AuditAction::SecretRead);
+    let versions = store
+        .last_read_versions(&machine.id, std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![(secret.id.clone(), 3)]);
+    assert_eq!(read_entries(store).len(), 2);
+
+    // An unknown machine writes neither the version nor the entry.
+    let unknown_event = event(&vault.id, machine_id(99), AuditAction::SecretRead, t0());
+    let unknown = store
+        .record_secret_read_audited(&machine_id(99), &secret.id, 1, &unknown_event)
+        .unwrap_err();
+    assert!(matches!(unknown, StoreError::NotFound(_)), "{unknown}");
+    assert_eq!(read_entries(store).len(), 2);
+    let versions = store
+        .last_read_versions(&machine_id(99), std::slice::from_ref(&secret.id))
+        .unwrap();
+    assert_eq!(versions, vec![]);
 }
 
 pub fn audit_query_filters_newest_first(store: &dyn Store) {

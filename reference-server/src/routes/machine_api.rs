@@ -337,8 +337,8 @@ fn summary(secret: &SecretRecord) -> SecretSummary {
     }
 }
 
-/// Decrypts a secret's value for `auth`'s machine, records the version it read (for poll) and
-/// writes a `secret_read` entry.
+/// Decrypts a secret's value for `auth`'s machine, then records the version it read (for poll)
+/// and writes a `secret_read` entry in one store transaction.
 fn read_value(
     state: &AppState,
     auth: &Authenticated,
@@ -355,10 +355,6 @@ fn read_value(
         tracing::error!(secret_id = %secret.id, "a stored secret is not UTF-8");
         ApiError::Internal
     })?;
-    state
-        .store
-        .record_secret_read(&auth.machine.id, &secret.id, secret.version, auth.now)
-        .map_err(store_error)?;
     let mut event = AuditEvent::new(
         auth.now,
         secret.vault_id.clone(),
@@ -368,7 +364,12 @@ fn read_value(
         serde_json::json!({ "version": secret.version, "name": secret.name }),
     );
     event.source_ip = auth.source;
-    audit_log::append(state, &[event]).map_err(store_error)?;
+    // One transaction for both writes, so the read costs one commit.
+    let record = state
+        .store
+        .record_secret_read_audited(&auth.machine.id, &secret.id, secret.version, &event)
+        .map_err(store_error)?;
+    audit_log::alert(state, &record);
     Ok(value)
 }
 
