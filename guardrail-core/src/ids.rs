@@ -55,7 +55,7 @@ fn lower_hex(bytes: &[u8]) -> String {
     out
 }
 
-/// Which characters may follow an id's prefix.
+/// The characters allowed after an id's prefix.
 #[derive(Clone, Copy)]
 enum Body {
     /// Lower-case ASCII letters and digits, at least one.
@@ -189,7 +189,7 @@ prefixed_id!(
 /// A machine: a UUID, written in lower-case hyphenated form.
 ///
 /// Parsing accepts only the 36-character hyphenated form, in either case, so that one machine has
-/// one spelling on the wire; `Display` always writes lower case, the canonical form that replay
+/// one spelling on the wire. `Display` always writes lower case, the canonical form that replay
 /// protection and lockouts are keyed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MachineId(Uuid);

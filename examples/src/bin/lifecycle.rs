@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (machine, event) = registration.machine.approve(&owner, now)?;
     print_event("approve", &event);
 
-    // 4. Extend by a week, then change our mind and revert.
+    // 4. Extend to 40 days after issuance (about eleven days more), then revert that extension.
     let update = extend(
         machine,
         ExtensionChain::new(),
