@@ -263,7 +263,10 @@ impl Server {
         );
         let created: Value =
             serde_json::from_slice(&output.stdout).expect("vault create prints one JSON object");
-        let keys: Vec<&String> = created.as_object().expect("a JSON object").keys().collect();
+        let mut keys: Vec<&String> = created.as_object().expect("a JSON object").keys().collect();
+        // Sorted, because serde_json keeps insertion order when another workspace member turns
+        // on its `preserve_order` feature.
+        keys.sort();
         assert_eq!(keys, ["ownerKey", "vaultId"], "vault create output keys");
         Admin {
             http: self.http.clone(),
