@@ -85,7 +85,7 @@
 //! ([`NonceStore::insert_if_absent`](request::NonceStore::insert_if_absent), which also fails
 //! closed when full), updating a failure counter, and folding a block into a coalesced audit
 //! entry. The nonce store is called only after the signature and the timestamp passed, so
-//! nobody without the key can fill it. When it cannot decide, the request fails with 503 and no
+//! a client without the key cannot fill it. When it cannot decide, the request fails with 503 and no
 //! counter is incremented.
 //!
 //! # Bounded state

@@ -48,7 +48,7 @@ pub const DEFAULT_COALESCE_SECONDS: u32 = 60;
 /// Largest accepted coalescing period, in seconds (one hour).
 pub const MAX_COALESCE_SECONDS: u32 = 60 * 60;
 
-/// What a failure counts against.
+/// The counter a failure is recorded against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LockoutKey {
     /// A source address, for authentication failures. `None` is every undetermined source.
@@ -298,7 +298,8 @@ pub struct InvalidCoalescePeriod {
     period_seconds: u32,
 }
 
-/// What makes two guardrail blocks identical: machine, source address, axis and reason.
+/// The identity of a guardrail block: machine, source address, axis and reason. Two blocks with
+/// equal keys are identical.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockKey {
     pub machine: MachineId,
@@ -331,7 +332,7 @@ impl<EntryId> RecentBlock<EntryId> {
     }
 }
 
-/// What to do with a guardrail block's audit event.
+/// The action to take with a guardrail block's audit event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coalesced<EntryId> {
     /// Store the event as a new entry with count 1, and remember it for its [`BlockKey`].
@@ -343,8 +344,8 @@ pub enum Coalesced<EntryId> {
 /// Decides whether a block at `now` starts a new audit entry or increments `recent`, the entry
 /// the caller remembers for the block's [`BlockKey`].
 ///
-/// An entry absorbs identical blocks until `policy`'s period after its first block has passed;
-/// a steady flood therefore produces one entry per period, each with its count.
+/// An entry absorbs identical blocks until `policy`'s period after its first block has passed.
+/// A steady flood therefore produces one entry per period, each with its count.
 pub fn coalesce_block<EntryId: Copy>(
     recent: Option<&RecentBlock<EntryId>>,
     policy: &CoalescePolicy,

@@ -17,9 +17,9 @@
 //! # Edge cases
 //!
 //! - **Expiry is read from the clock.** A machine is expired when `now >= expires_at` even if
-//!   the sweeper has not marked it; [`Machine::status`] shows that. Approve, enable and disable
-//!   check the state only, so an owner may approve a machine that is already past its expiry;
-//!   it still fails authentication and the sweeper marks it expired.
+//!   the sweeper has not marked it, and [`Machine::status`] reports that. Approve, enable and
+//!   disable check the state only, so an owner may approve a machine that is already past its
+//!   expiry. Such a machine still fails authentication, and the sweeper marks it expired.
 //! - **Purge** returns no event of its own, because the sweeper writes one `temp_machine_purge`
 //!   entry per vault owner listing every machine it purged.
 
@@ -44,7 +44,7 @@ use crate::ids::{MachineId, OwnerId, TokenId, VaultId};
 /// How long an expired machine is kept before it is purged.
 pub const PURGE_AFTER_DAYS: i64 = 30;
 
-/// Where a machine is in its lifecycle. A denied, revoked or purged machine is deleted, so "gone"
+/// A machine's lifecycle state. A denied, revoked or purged machine is deleted, so "gone"
 /// has no state of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -31,7 +31,7 @@
 //! Header formats are checked first, then the signature (`verify_strict`), then the timestamp's
 //! freshness, and the nonce last. Checking the signature before freshness means a stale timestamp
 //! is reported only for requests the machine's key really signed, which points at the client's
-//! clock. The nonce store is called only after both passed, so nobody without the key can fill it.
+//! clock. The nonce store is called only after both passed, so a client without the key cannot fill it.
 
 use std::fmt;
 
@@ -81,7 +81,7 @@ pub enum NonceOutcome {
     Replayed,
 }
 
-/// The nonce store could not answer, or is full of unexpired nonces. The request fails closed.
+/// The nonce store could not decide, or is full of unexpired nonces. The request fails closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("nonce store unavailable: {reason}")]
 pub struct NonceStoreError {
@@ -228,7 +228,8 @@ impl Nonce {
                 "1 to 128 characters of A-Z, a-z, 0-9, `+`, `/`, `=`, `-` and `_`",
             ));
         }
-        // Every byte is ASCII, so the conversion cannot fail; the error path is unreachable.
+        // The alphabet check above admits only ASCII bytes, so this conversion cannot fail.
+        // The error is still mapped rather than unwrapped, to keep the parser free of panics.
         let text = std::str::from_utf8(value)
             .map_err(|_| RequestError::invalid_header(NONCE_HEADER, value, "ASCII characters"))?;
         Ok(Self(text.to_owned()))
@@ -276,7 +277,7 @@ impl RequestSignature {
 
 impl fmt::Debug for RequestSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A signature is public, but it is 128 hex digits that help nobody reading a log.
+        // A signature is public, but 128 hex digits in a log line help no reader.
         f.write_str("RequestSignature(..)")
     }
 }

@@ -36,7 +36,7 @@ pub enum RenderError {
     /// The token is empty, too long, or has characters outside URL-safe base64.
     #[error("invalid bootstrap token: expected 1 to {MAX_TOKEN_LEN} URL-safe base64 characters")]
     InvalidToken,
-    /// The vault id or URL holds a character other than printable ASCII.
+    /// The vault id or URL contains a character other than printable ASCII.
     #[error("invalid {0} for a bootstrap script: only printable ASCII is allowed")]
     NotPrintable(&'static str),
 }

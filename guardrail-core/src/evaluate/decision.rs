@@ -88,7 +88,7 @@ impl Step {
     }
 }
 
-/// Why a request was denied, with the values that decided it.
+/// The reason a request was denied, with the values that decided it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DenyReason {
